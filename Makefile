@@ -1,0 +1,35 @@
+# One-command setup: every target creates .venv and installs the pinned tools first.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+LIB_CODE := interface-tls layer-tls
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: test test-unit test-model lint demo bench clean
+
+$(STAMP): requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+## test: lint, then the whole suite (model tests: the quick subset)
+test: lint test-unit
+
+test-unit: $(STAMP)
+	$(PY) -m pytest -m "not slow"
+
+## test-model: every model scenario (slow)
+test-model: $(STAMP)
+	$(PY) -m pytest -m model
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(VENV)/bin/vermin --quiet --no-tips --violations --target=3.8- --backport typing $(LIB_CODE)
+
+bench: $(STAMP)
+	$(PY) bench/run.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .coverage bench/results/tmp

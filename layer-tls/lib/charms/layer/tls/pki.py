@@ -1,0 +1,379 @@
+"""Pure PKI functions over ``cryptography``: keys, the CA, CSRs, issuing and verifying.
+
+No Juju imports and no I/O: everything takes and returns ``cryptography`` objects, with PEM
+helpers for the boundaries (relation data, unitdata, files). Private key material never
+appears in an exception message raised here.
+"""
+from __future__ import annotations
+
+import datetime
+import hashlib
+import ipaddress
+from typing import Iterable, List, Optional, Sequence, Union
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+PrivateKey = Union[rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey, ed25519.Ed25519PrivateKey]
+PublicKey = Union[rsa.RSAPublicKey, ec.EllipticCurvePublicKey, ed25519.Ed25519PublicKey]
+IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
+
+DEFAULT_KEY_ALGORITHM = "ecdsa-p256"
+KEY_ALGORITHMS = ("ecdsa-p256", "ecdsa-p384", "rsa-2048", "rsa-3072", "rsa-4096", "ed25519")
+# A CA signs with its key; cryptography's verifier forbids Ed25519 in chains, so CAs don't.
+CA_KEY_ALGORITHMS = ("ecdsa-p256", "ecdsa-p384", "rsa-2048", "rsa-3072", "rsa-4096")
+# notBefore is backdated so that peers with slightly slow clocks accept a fresh certificate.
+BACKDATE = datetime.timedelta(minutes=5)
+
+
+class PKIError(Exception):
+    """A PKI operation that cannot proceed (expired CA, unknown algorithm, bad PEM...)."""
+
+
+class CertificateVerificationError(PKIError):
+    """A certificate does not verify against the CA bundle for the asked name and purpose."""
+
+
+def utcnow() -> datetime.datetime:
+    """The current time, timezone-aware UTC (what ``cryptography``'s ``*_utc`` APIs use)."""
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+# --- keys -----------------------------------------------------------------------------------
+
+def generate_private_key(algorithm: str = DEFAULT_KEY_ALGORITHM) -> PrivateKey:
+    """Generate a private key: ``ecdsa-p256`` (default), ``ecdsa-p384``, ``rsa-2048``,
+    ``rsa-3072``, ``rsa-4096`` or ``ed25519``."""
+    if algorithm == "ecdsa-p256":
+        return ec.generate_private_key(ec.SECP256R1())
+    if algorithm == "ecdsa-p384":
+        return ec.generate_private_key(ec.SECP384R1())
+    if algorithm in ("rsa-2048", "rsa-3072", "rsa-4096"):
+        return rsa.generate_private_key(public_exponent=65537, key_size=int(algorithm[4:]))
+    if algorithm == "ed25519":
+        return ed25519.Ed25519PrivateKey.generate()
+    raise PKIError("unknown key algorithm {!r}; choose one of {}".format(
+        algorithm, ", ".join(KEY_ALGORITHMS)))
+
+
+def key_algorithm_of(key: Union[PrivateKey, PublicKey]) -> str:
+    """The ``KEY_ALGORITHMS`` name of a key, or ``unsupported:<type>``."""
+    if isinstance(key, (rsa.RSAPrivateKey, rsa.RSAPublicKey)):
+        return f"rsa-{key.key_size}"
+    if isinstance(key, (ec.EllipticCurvePrivateKey, ec.EllipticCurvePublicKey)):
+        return {"secp256r1": "ecdsa-p256", "secp384r1": "ecdsa-p384"}.get(
+            key.curve.name, "unsupported:ecdsa-" + key.curve.name)
+    if isinstance(key, (ed25519.Ed25519PrivateKey, ed25519.Ed25519PublicKey)):
+        return "ed25519"
+    return "unsupported:" + type(key).__name__
+
+
+def private_key_to_pem(key: PrivateKey) -> bytes:
+    """PKCS#8 PEM, unencrypted: the caller stores it 0600 on the unit (or in a Juju secret)."""
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
+
+
+def load_private_key(pem: Union[str, bytes]) -> PrivateKey:
+    """Load a PEM private key (PKCS#8 or traditional). Errors never echo the key text."""
+    try:
+        key = serialization.load_pem_private_key(_to_bytes(pem), password=None)
+    except (ValueError, TypeError):
+        # ``from None``: the chained error must not carry anything derived from the key text.
+        raise PKIError("cannot load private key: not an unencrypted PEM private key") from None
+    if key_algorithm_of(key) not in KEY_ALGORITHMS:
+        raise PKIError("unsupported private key type: " + key_algorithm_of(key))
+    return key  # type: ignore[return-value]
+
+
+def public_key_fingerprint(key: Union[PrivateKey, PublicKey]) -> str:
+    """SHA-256 hex of the SubjectPublicKeyInfo DER: identifies a key pair across objects."""
+    public = key.public_key() if hasattr(key, "private_bytes") else key
+    der = public.public_bytes(serialization.Encoding.DER,
+                              serialization.PublicFormat.SubjectPublicKeyInfo)
+    return hashlib.sha256(der).hexdigest()
+
+
+def _signature_hash(key: PrivateKey) -> Optional[hashes.HashAlgorithm]:
+    """The hash to sign with for a key: none for Ed25519, SHA-384 for P-384, else SHA-256."""
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        return None
+    if isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.name == "secp384r1":
+        return hashes.SHA384()
+    return hashes.SHA256()
+
+
+# --- PEM ------------------------------------------------------------------------------------
+
+def _to_bytes(data: Union[str, bytes]) -> bytes:
+    return data.encode("ascii") if isinstance(data, str) else data
+
+
+def certificate_to_pem(cert: x509.Certificate) -> str:
+    """PEM text of one certificate."""
+    return cert.public_bytes(serialization.Encoding.PEM).decode("ascii")
+
+
+def certificates_to_pem(certs: Iterable[x509.Certificate]) -> str:
+    """PEM text of a bundle, in the given order."""
+    return "".join(certificate_to_pem(c) for c in certs)
+
+
+def load_certificate(pem: Union[str, bytes]) -> x509.Certificate:
+    """Load exactly one PEM certificate."""
+    certs = load_certificates(pem)
+    if len(certs) != 1:
+        raise PKIError(f"expected one certificate, found {len(certs)}")
+    return certs[0]
+
+
+def load_certificates(pem: Union[str, bytes]) -> List[x509.Certificate]:
+    """Load every certificate of a PEM bundle (at least one)."""
+    try:
+        certs = x509.load_pem_x509_certificates(_to_bytes(pem))
+    except ValueError as exc:
+        raise PKIError(f"not a PEM certificate bundle: {exc}") from None
+    return list(certs)
+
+
+def csr_to_pem(csr: x509.CertificateSigningRequest) -> str:
+    """PEM text of a CSR."""
+    return csr.public_bytes(serialization.Encoding.PEM).decode("ascii")
+
+
+# --- the CA ---------------------------------------------------------------------------------
+
+class CertificateAuthority:
+    """A CA certificate with its private key. ``repr`` never shows the key."""
+
+    __slots__ = ("certificate", "private_key")
+
+    def __init__(self, certificate: x509.Certificate, private_key: PrivateKey) -> None:
+        if public_key_fingerprint(certificate.public_key()) != public_key_fingerprint(
+                private_key):
+            raise PKIError("the CA private key does not match the CA certificate")
+        self.certificate = certificate
+        self.private_key = private_key
+
+    def __repr__(self) -> str:
+        cert = self.certificate
+        subject = cert.subject.rfc4514_string()
+        return f"CertificateAuthority(subject={subject!r}, not_after={cert.not_valid_after_utc})"
+
+    @property
+    def key_fingerprint(self) -> str:
+        return public_key_fingerprint(self.private_key)
+
+    def is_valid_at(self, when: datetime.datetime) -> bool:
+        cert = self.certificate
+        return cert.not_valid_before_utc <= when < cert.not_valid_after_utc
+
+
+def create_ca(common_name: str, *, lifetime_days: int = 3650,
+              organization: Optional[str] = None,
+              key_algorithm: str = DEFAULT_KEY_ALGORITHM,
+              private_key: Optional[PrivateKey] = None,
+              now: Optional[datetime.datetime] = None) -> CertificateAuthority:
+    """Create a self-signed CA: critical CA:TRUE pathlen 0, keyCertSign+cRLSign, SKI."""
+    if key_algorithm not in CA_KEY_ALGORITHMS:
+        raise PKIError("a CA key must be one of " + ", ".join(CA_KEY_ALGORITHMS))
+    if lifetime_days < 1:
+        raise PKIError("CA lifetime must be at least one day")
+    key = private_key or generate_private_key(key_algorithm)
+    now = now or utcnow()
+    attributes = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
+    if organization:
+        attributes.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization))
+    name = x509.Name(attributes)
+    ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name).issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - BACKDATE)
+        .not_valid_after(now + datetime.timedelta(days=lifetime_days))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(x509.KeyUsage(
+            digital_signature=False, content_commitment=False, key_encipherment=False,
+            data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
+            encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(ski, critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski),
+                       critical=False)
+    )
+    return CertificateAuthority(builder.sign(key, _signature_hash(key)), key)
+
+
+# --- CSRs and leaves ------------------------------------------------------------------------
+
+def _general_names(dns_names: Iterable[str], ip_addresses: Iterable[Union[str, IPAddress]]
+                   ) -> List[x509.GeneralName]:
+    names: List[x509.GeneralName] = [x509.DNSName(n) for n in dns_names]
+    names += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ip_addresses]
+    return names
+
+
+def build_csr(private_key: PrivateKey, common_name: str, *,
+              dns_names: Sequence[str] = (),
+              ip_addresses: Sequence[Union[str, IPAddress]] = ()
+              ) -> x509.CertificateSigningRequest:
+    """A CSR for a unit, with its DNS and IP SANs (the signer decides what it gets)."""
+    builder = x509.CertificateSigningRequestBuilder().subject_name(
+        x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+    names = _general_names(dns_names, ip_addresses)
+    if names:
+        builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
+    return builder.sign(private_key, _signature_hash(private_key))
+
+
+def _leaf_key_usage(public_key: PublicKey) -> x509.KeyUsage:
+    """digitalSignature for every key; keyEncipherment too for RSA (TLS 1.2 RSA key exchange)."""
+    return x509.KeyUsage(
+        digital_signature=True, content_commitment=False,
+        key_encipherment=isinstance(public_key, rsa.RSAPublicKey),
+        data_encipherment=False, key_agreement=False, key_cert_sign=False, crl_sign=False,
+        encipher_only=False, decipher_only=False)
+
+
+def issue_certificate(ca: CertificateAuthority, public_key: PublicKey, *, common_name: str,
+                      dns_names: Sequence[str] = (),
+                      ip_addresses: Sequence[Union[str, IPAddress]] = (),
+                      lifetime_days: int = 365,
+                      now: Optional[datetime.datetime] = None) -> x509.Certificate:
+    """Issue a TLS leaf (server and client auth) for ``public_key``.
+
+    Everything comes from the signer: the subject, the SANs (already checked by the policy)
+    and the extensions; nothing is copied from a CSR. notAfter is capped by the CA's own
+    expiry. Refuses to sign with a CA that is not valid now.
+    """
+    now = now or utcnow()
+    if not ca.is_valid_at(now):
+        cert = ca.certificate
+        raise PKIError(f"the CA certificate is not valid now (valid "
+                       f"{cert.not_valid_before_utc} to {cert.not_valid_after_utc})")
+    if lifetime_days < 1:
+        raise PKIError("certificate lifetime must be at least one day")
+    names = _general_names(dns_names, ip_addresses)
+    if not names:
+        raise PKIError("a certificate needs at least one DNS name or IP address")
+    not_after = min(now + datetime.timedelta(days=lifetime_days),
+                    ca.certificate.not_valid_after_utc)
+    ca_ski = ca.certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+        .issuer_name(ca.certificate.subject)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(max(now - BACKDATE, ca.certificate.not_valid_before_utc))
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(_leaf_key_usage(public_key), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH,
+                                              ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski),
+                       critical=False)
+    )
+    return builder.sign(ca.private_key, _signature_hash(ca.private_key))
+
+
+# --- checking -------------------------------------------------------------------------------
+
+def certificate_matches_key(cert: x509.Certificate, key: PrivateKey) -> bool:
+    """True when ``cert`` certifies the public half of ``key``."""
+    return public_key_fingerprint(cert.public_key()) == public_key_fingerprint(key)
+
+
+def days_to_expiry(cert: x509.Certificate, now: Optional[datetime.datetime] = None) -> float:
+    """Days (fractional) until notAfter; negative once expired."""
+    delta = cert.not_valid_after_utc - (now or utcnow())
+    return delta.total_seconds() / 86400.0
+
+
+def certificate_names(cert: x509.Certificate) -> tuple[List[str], List[str]]:
+    """The DNS names and IP addresses (as text) of a certificate's SAN."""
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return [], []
+    return (san.get_values_for_type(x509.DNSName),
+            [str(ip) for ip in san.get_values_for_type(x509.IPAddress)])
+
+
+def verify_certificate(leaf: x509.Certificate, ca_bundle: Sequence[x509.Certificate], *,
+                       dns_name: Optional[str] = None, ip_address: Optional[str] = None,
+                       purpose: str = "server",
+                       now: Optional[datetime.datetime] = None) -> None:
+    """Verify ``leaf`` against the trust anchors in ``ca_bundle`` with cryptography's
+    RFC 5280 verifier, as a TLS server for ``dns_name`` or ``ip_address`` (purpose
+    ``server``) or as a TLS client (purpose ``client``). Raises CertificateVerificationError.
+
+    Ed25519 leaves: cryptography's verifier forbids Ed25519 public keys ("Forbidden public
+    key algorithm"), so for them the same checks are made here: issued and signed by a CA of
+    the bundle, inside both validity windows, CA:FALSE, the EKU for the purpose, the name.
+    """
+    from cryptography.x509 import verification as v  # lazy: only verification needs it
+
+    now = now or utcnow()
+    if not ca_bundle:
+        raise CertificateVerificationError("the CA bundle is empty")
+    if purpose not in ("server", "client"):
+        raise PKIError("purpose must be 'server' or 'client'")
+    if purpose == "server" and bool(dns_name) == bool(ip_address):
+        raise PKIError("a server check needs exactly one of dns_name or ip_address")
+    if isinstance(leaf.public_key(), ed25519.Ed25519PublicKey):
+        _verify_ed25519_leaf(leaf, ca_bundle, dns_name, ip_address, purpose, now)
+        return
+    builder = v.PolicyBuilder().store(v.Store(list(ca_bundle))).time(now)
+    try:
+        if purpose == "server":
+            subject = (v.DNSName(dns_name) if dns_name
+                       else v.IPAddress(ipaddress.ip_address(ip_address)))
+            builder.build_server_verifier(subject).verify(leaf, [])
+        else:
+            builder.build_client_verifier().verify(leaf, [])
+    except (v.VerificationError, ValueError) as exc:
+        raise CertificateVerificationError(str(exc)) from None
+
+
+def _verify_ed25519_leaf(leaf: x509.Certificate, ca_bundle: Sequence[x509.Certificate],
+                         dns_name: Optional[str], ip_address: Optional[str], purpose: str,
+                         now: datetime.datetime) -> None:
+    def fail(why: str) -> None:
+        raise CertificateVerificationError(why)
+
+    issuers = [ca for ca in ca_bundle if ca.subject == leaf.issuer]
+    for ca in issuers:
+        try:
+            leaf.verify_directly_issued_by(ca)
+        except (InvalidSignature, ValueError, TypeError):
+            continue
+        if not ca.not_valid_before_utc <= now < ca.not_valid_after_utc:
+            fail("the issuing CA is not valid now")
+        break
+    else:
+        fail("no CA in the bundle issued this certificate")
+    if not leaf.not_valid_before_utc <= now < leaf.not_valid_after_utc:
+        fail("the certificate is not valid now")
+    ext = leaf.extensions
+    try:
+        if ext.get_extension_for_class(x509.BasicConstraints).value.ca:
+            fail("the certificate is a CA")
+        usages = ext.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound as exc:
+        raise CertificateVerificationError(f"missing extension: {exc}") from None
+    wanted = (ExtendedKeyUsageOID.SERVER_AUTH if purpose == "server"
+              else ExtendedKeyUsageOID.CLIENT_AUTH)
+    if wanted not in usages:
+        fail(f"the certificate lacks the {purpose} extended key usage")
+    dns, ips = certificate_names(leaf)
+    if dns_name and dns_name.lower() not in [d.lower() for d in dns]:
+        fail(f"the certificate is not valid for {dns_name}")
+    if ip_address and str(ipaddress.ip_address(ip_address)) not in ips:
+        fail(f"the certificate is not valid for {ip_address}")

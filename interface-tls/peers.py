@@ -1,0 +1,576 @@
+"""interface:tls, peers role: the peer relation protocol for per-unit TLS certificates.
+
+No crypto and no files here: this module only moves PEM text between units and manages
+the flags that tell the layer (and legacy charms) what to do next. README.md in this
+directory is the protocol specification; keep the two in step.
+
+In a built charm this file is ``hooks/relations/tls/peers.py``; charms.reactive finds it
+from metadata.yaml (``peers: certificates: interface: tls``).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Dict, List, Optional
+
+from charmhelpers.core import hookenv, unitdata
+from charms.reactive import Endpoint, clear_flag, is_flag_set, set_flag
+from charms.reactive.flags import _get_flag_value
+
+# Legacy flags: existing charms react to these exact strings.
+CREATE_CSR = 'create certificate signing request'
+SIGN_CSR = 'sign certificate signing request'
+SIGNED_CERT = 'signed certificate available'
+LEGACY_FLAGS = (CREATE_CSR, SIGN_CSR, SIGNED_CERT)
+# Flag added by this version: the leader has app-data entries for units that left.
+DEPARTED = 'tls.peers.departed'
+
+# Relation keys (see README.md).
+KEY_CSR = 'csr'                      # unit bag, raw PEM
+KEY_HOSTNAMES = 'tls-hostnames'      # unit bag, JSON list
+KEY_ADDRESSES = 'tls-addresses'      # unit bag, JSON list
+LEGACY_CERT_SUFFIX = '_signed_certificate'  # leader's unit bag: '<unit>_signed_certificate'
+KEY_CA_BUNDLE = 'ca-bundle'          # app bag, raw PEM (newest CA first)
+KEY_CERTIFICATES = 'certificates'    # app bag, JSON {unit: certificate PEM}
+KEY_SIGNED_CSRS = 'signed-csrs'      # app bag, JSON {unit: sha256 hex of the CSR PEM}
+JUJU_ADDRESS_KEYS = ('ingress-address', 'private-address')
+
+# unitdata key: digest of the certificate we held when we last published a new CSR.
+# Used only when the leader published no signed-csrs hash for us (a legacy leader).
+_KV_CERT_BEFORE_CSR = 'tls.peers.cert-before-csr'
+
+MAX_PEM_CHARS = 65536
+_CSR_LABELS = ('CERTIFICATE REQUEST', 'NEW CERTIFICATE REQUEST')
+_CERT_LABELS = ('CERTIFICATE',)
+
+
+def csr_digest(csr: str) -> str:
+    """The sha256 hex digest of the exact CSR PEM text, as published in ``signed-csrs``."""
+    return hashlib.sha256(csr.encode('utf-8')).hexdigest()
+
+
+def legacy_cert_key(unit_name: str) -> str:
+    """The legacy relation (and unitdata) key holding ``unit_name``'s certificate."""
+    return unit_name + LEGACY_CERT_SUFFIX
+
+
+def looks_like_pem(text: Any, labels: tuple = _CERT_LABELS) -> bool:
+    """Cheap structural check: a string of bounded size that starts with a BEGIN line
+    of one of ``labels`` and has the matching END line. Not a parser: the layer's policy
+    validates properly before it uses anything."""
+    if not isinstance(text, str) or not text or len(text) > MAX_PEM_CHARS:
+        return False
+    body = text.strip()
+    for label in labels:
+        if (body.startswith(f'-----BEGIN {label}-----')
+                and f'-----END {label}-----' in body):
+            return True
+    return False
+
+
+class TlsPeers(Endpoint):
+    """The ``tls`` peers endpoint (normally named ``certificates``).
+
+    Every hook, at start-up, the flags are recomputed from the relation data (see
+    ``_update_flags``); methods that change data recompute them again, so handlers never
+    run on stale flags. Reads never raise on bad data: bad values are ignored with a
+    WARNING log line naming the unit, key and length (never the PEM body).
+    """
+
+    def __init__(self, endpoint_name: str, relation_ids: Optional[List[str]] = None):
+        super().__init__(endpoint_name, relation_ids)
+        # Keep our own handle on the peer relation: in a -departed hook for the last
+        # remote unit, Endpoint._manage_departed drops the relation from self.relations
+        # although the peer relation (and our own bags) still exist.
+        self._peer_rel = self.relations[0] if len(self.relations) else None
+        self._leader: Optional[bool] = None
+        self._warned: set = set()
+
+    # ----------------------------------------------------------------- framework glue
+
+    @classmethod
+    def from_flag(cls, flag: str) -> Optional[TlsPeers]:
+        """The endpoint instance for ``flag``, also for the space-separated legacy flags.
+
+        charms.reactive passes a handler's argument from ``endpoint_from_flag(flag)``,
+        which finds this class from the flag value ``{'relation': endpoint_name}`` and
+        then calls this method; ``Endpoint.from_flag`` only understands dotted flags.
+        """
+        if flag in LEGACY_FLAGS or flag == DEPARTED:
+            if not is_flag_set(flag):
+                return None
+            value = _get_flag_value(flag)
+            if isinstance(value, dict) and value.get('relation'):
+                return cls.from_name(value['relation'])
+            instances = [e for e in cls._endpoints.values() if isinstance(e, cls)]
+            return instances[0] if len(instances) == 1 else None
+        return super().from_flag(flag)
+
+    def _manage_flags(self) -> None:
+        # Endpoint._manage_flags skips manage_flags() in hooks of other endpoints once
+        # 'joined' is set, and is never 'joined' for a single-unit app; our flags depend
+        # on leadership and app data too, so they are recomputed in every hook.
+        super()._manage_flags()
+        rel = self._peer_rel
+        if rel is not None and rel.relation_id not in self.relations.keys():
+            hookenv.atexit(rel._flush_data)
+        self._update_flags()
+
+    # ----------------------------------------------------------------- helpers
+
+    def _warn(self, message: str) -> None:
+        if message not in self._warned:
+            self._warned.add(message)
+            hookenv.log('interface tls: ' + message, level=hookenv.WARNING)
+
+    def _relation(self):
+        """The peer Relation, or None when the relation does not exist (or is breaking)."""
+        if self._peer_rel is None:
+            return None
+        if hookenv.hook_name() == f'{self.endpoint_name}-relation-broken':
+            return None
+        return self._peer_rel
+
+    def _flag_value(self) -> Dict[str, str]:
+        return {'relation': self.endpoint_name}
+
+    @staticmethod
+    def _view(view):
+        """A relation data view whose backing dict exists (relation-get may give None)."""
+        if view.data is None:
+            view.data = {}
+        return view
+
+    def _own_bag(self):
+        rel = self._relation()
+        return None if rel is None else self._view(rel.to_publish_raw)
+
+    def _app_bag(self):
+        # to_publish_app reads our own app bag; allowed to every unit in a peer relation,
+        # written only by the leader (checked by every writer below).
+        rel = self._relation()
+        return None if rel is None else self._view(rel.to_publish_app_raw)
+
+    def _remote_bags(self) -> Dict[str, Any]:
+        rel = self._relation()
+        if rel is None:
+            return {}
+        bags = {}
+        for unit in rel.joined_units:
+            bags[unit.unit_name] = unit.received_raw.data or {}
+        return bags
+
+    def _unit_bag(self, unit_name: str) -> Dict[str, str]:
+        if unit_name == self.local_unit_name:
+            bag = self._own_bag()
+            return {} if bag is None else bag.data
+        return self._remote_bags().get(unit_name, {})
+
+    def _load_json(self, raw: Any, where: str) -> Any:
+        if raw is None or raw == '':
+            return None
+        if not isinstance(raw, str):
+            self._warn(f'{where}: not a string, ignored')
+            return None
+        try:
+            return json.loads(raw)
+        except ValueError:
+            self._warn(f'{where}: not JSON ({len(raw)} chars), ignored')
+            return None
+
+    def _str_map(self, raw: Any, where: str, pem_labels: Optional[tuple] = None
+                 ) -> Dict[str, str]:
+        value = self._load_json(raw, where)
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            self._warn(f'{where}: not a JSON object, ignored')
+            return {}
+        result = {}
+        for key, item in value.items():
+            if not isinstance(item, str) or not item:
+                self._warn(f'{where}[{key}]: not a non-empty string, ignored')
+            elif pem_labels is not None and not looks_like_pem(item, pem_labels):
+                self._warn(f'{where}[{key}]: does not look like PEM ({len(item)} chars), ignored')
+            else:
+                result[key] = item
+        return result
+
+    def _str_list(self, raw: Any, where: str) -> List[str]:
+        value = self._load_json(raw, where)
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            self._warn(f'{where}: not a JSON list, ignored')
+            return []
+        result = []
+        for item in value:
+            if isinstance(item, str) and item:
+                result.append(item)
+            else:
+                self._warn(f'{where}: a non-string item, ignored')
+        return result
+
+    def _pem_value(self, raw: Any, where: str, labels: tuple) -> Optional[str]:
+        if raw is None or raw == '':
+            return None
+        if not looks_like_pem(raw, labels):
+            size = len(raw) if isinstance(raw, str) else 0
+            self._warn(f'{where}: does not look like PEM ({size} chars), ignored')
+            return None
+        return raw
+
+    @staticmethod
+    def _set_raw(view, key: str, value: Optional[str]) -> bool:
+        """Assign only if the value changes (an assignment marks the whole bag for
+        publishing at hook exit). None or '' deletes the key. Returns True if written."""
+        current = view.get(key)
+        if not value:
+            if not current:
+                return False
+            view[key] = None  # published as null: relation-set deletes the key
+            return True
+        if current == value:
+            return False
+        view[key] = value
+        return True
+
+    def _set_json(self, view, key: str, value: Any) -> bool:
+        """Assign JSON (sorted keys) only if it differs in meaning; empty values delete."""
+        if not value:
+            return self._set_raw(view, key, None)
+        current = view.get(key)
+        if current:
+            try:
+                if json.loads(current) == value:
+                    return False
+            except ValueError:
+                pass
+        return self._set_raw(view, key, json.dumps(value, sort_keys=True))
+
+    def _leader_app_bag(self, what: str):
+        """The app bag for writing, or None (with a log line) if we may not write it."""
+        bag = self._app_bag()
+        if bag is None:
+            self._warn(f'{what}: no {self.endpoint_name} relation yet, nothing written')
+            return None
+        if not self.is_leader:
+            self._warn(f'{what}: only the leader writes application data, ignored')
+            return None
+        return bag
+
+    # ----------------------------------------------------------------- identity
+
+    @property
+    def local_unit_name(self) -> str:
+        """This unit's name, e.g. ``app/0``."""
+        return hookenv.local_unit()
+
+    @property
+    def is_leader(self) -> bool:
+        """Whether this unit is the leader (asked once per hook, then cached)."""
+        if self._leader is None:
+            self._leader = bool(hookenv.is_leader())
+        return self._leader
+
+    @property
+    def has_peer_relation(self) -> bool:
+        """Whether the peer relation exists (also with no remote unit)."""
+        return self._relation() is not None
+
+    def peer_units(self) -> List[str]:
+        """Remote units currently in the relation, sorted (never the local unit)."""
+        return sorted(self._remote_bags())
+
+    # ----------------------------------------------------------------- CSR side
+
+    def own_csr(self) -> Optional[str]:
+        """The CSR PEM this unit has published (this hook's pending value included)."""
+        bag = self._own_bag()
+        value = None if bag is None else bag.get(KEY_CSR)
+        return value if isinstance(value, str) and value else None
+
+    def set_csr(self, csr: str) -> None:
+        """Publish this unit's CSR (raw PEM in ``csr``) and clear
+        ``create certificate signing request``. Written only if it changed."""
+        bag = self._own_bag()
+        if bag is None:
+            self._warn(f'set_csr: no {self.endpoint_name} relation yet, nothing published')
+            return
+        if not isinstance(csr, str) or not csr.strip():
+            self._warn('set_csr: empty or non-string CSR ignored')
+            return
+        if csr != self.own_csr():
+            cert = self.get_signed_cert()
+            kv = unitdata.kv()
+            if cert:
+                kv.set(_KV_CERT_BEFORE_CSR, csr_digest(cert))
+            else:
+                kv.unset(_KV_CERT_BEFORE_CSR)
+            self._set_raw(bag, KEY_CSR, csr)
+        clear_flag(CREATE_CSR)
+        self._update_flags()
+
+    def request_new_csr(self) -> None:
+        """Ask for a new CSR: sets ``create certificate signing request`` again (when the
+        relation exists) until the next ``set_csr``."""
+        if self._relation() is None:
+            self._warn(f'request_new_csr: no {self.endpoint_name} relation yet')
+            return
+        set_flag(CREATE_CSR, self._flag_value())
+
+    def publish_claims(self, hostnames: List[str], addresses: List[str]) -> None:
+        """Publish the names this unit claims (``tls-hostnames``, ``tls-addresses``,
+        JSON lists, sorted and deduplicated) for the leader's policy."""
+        bag = self._own_bag()
+        if bag is None:
+            self._warn(f'publish_claims: no {self.endpoint_name} relation yet')
+            return
+        self._set_json(bag, KEY_HOSTNAMES, sorted({h for h in hostnames if h}))
+        self._set_json(bag, KEY_ADDRESSES, sorted({a for a in addresses if a}))
+
+    def unit_claims(self, unit_name: str) -> Dict[str, List[str]]:
+        """``{'hostnames': [...], 'addresses': [...]}`` claimed by ``unit_name`` (the local
+        unit too). Addresses are its ``tls-addresses`` plus the Juju-filled
+        ``ingress-address`` and ``private-address``, deduplicated, in that order."""
+        bag = self._unit_bag(unit_name)
+        hostnames = self._str_list(bag.get(KEY_HOSTNAMES), f'{unit_name} {KEY_HOSTNAMES}')
+        addresses = self._str_list(bag.get(KEY_ADDRESSES), f'{unit_name} {KEY_ADDRESSES}')
+        for key in JUJU_ADDRESS_KEYS:
+            value = bag.get(key)
+            if isinstance(value, str) and value:
+                addresses.append(value)
+        return {'hostnames': _unique(hostnames), 'addresses': _unique(addresses)}
+
+    def get_csr_map(self) -> Dict[str, str]:
+        """``{unit_name: csr_pem}`` for every unit that published a CSR, the local unit
+        included. Values that do not look like a PEM CSR are left out (logged)."""
+        result = {}
+        own = self.own_csr()
+        if own is not None and self._pem_value(
+                own, f'{self.local_unit_name} {KEY_CSR}', _CSR_LABELS):
+            result[self.local_unit_name] = own
+        for unit_name, bag in sorted(self._remote_bags().items()):
+            csr = self._pem_value(bag.get(KEY_CSR), f'{unit_name} {KEY_CSR}',
+                                  _CSR_LABELS)
+            if csr is not None:
+                result[unit_name] = csr
+        return result
+
+    def pending_csrs(self) -> Dict[str, str]:
+        """The part of ``get_csr_map()`` with no certificate issued from that exact CSR
+        (per the ``signed-csrs`` hashes in the app data)."""
+        signed = self.get_signed_csrs()
+        return {unit: csr for unit, csr in self.get_csr_map().items()
+                if signed.get(unit) != csr_digest(csr)}
+
+    # ----------------------------------------------------------------- leader side
+
+    def get_signed_csrs(self) -> Dict[str, str]:
+        """``{unit_name: sha256 hex}`` of the CSR each certificate was issued from."""
+        bag = self._app_bag()
+        if bag is None:
+            return {}
+        return self._str_map(bag.get(KEY_SIGNED_CSRS), 'app ' + KEY_SIGNED_CSRS)
+
+    def get_certificates(self) -> Dict[str, str]:
+        """``{unit_name: certificate PEM}`` from the app data (bad entries left out)."""
+        bag = self._app_bag()
+        if bag is None:
+            return {}
+        return self._str_map(bag.get(KEY_CERTIFICATES), 'app ' + KEY_CERTIFICATES,
+                             _CERT_LABELS)
+
+    def set_cert(self, unit_name: str, certificate: str) -> None:
+        """Leader: publish ``unit_name``'s certificate (see ``set_certs``)."""
+        self.set_certs({unit_name: certificate})
+
+    def set_certs(self, mapping: Dict[str, str]) -> None:
+        """Leader: publish several certificates in one write: the app ``certificates``
+        map, the ``signed-csrs`` hash of each unit's CURRENT CSR, and the legacy
+        ``<unit>_signed_certificate`` keys in the leader's unit bag. Values that do not
+        look like a PEM certificate are ignored (logged). Non-leader: logged, ignored."""
+        bag = self._leader_app_bag('set_certs')
+        if bag is None:
+            return
+        certs = self.get_certificates()
+        signed = self.get_signed_csrs()
+        csrs = self.get_csr_map()
+        own = self._own_bag()
+        for unit_name, cert in sorted(mapping.items()):
+            if not isinstance(unit_name, str) or not unit_name:
+                self._warn('set_certs: bad unit name ignored')
+                continue
+            if self._pem_value(cert, 'set_certs ' + unit_name, _CERT_LABELS) is None:
+                continue
+            certs[unit_name] = cert
+            if unit_name in csrs:
+                signed[unit_name] = csr_digest(csrs[unit_name])
+            else:
+                signed.pop(unit_name, None)
+            self._set_raw(own, legacy_cert_key(unit_name), cert)
+        self._set_json(bag, KEY_CERTIFICATES, certs)
+        self._set_json(bag, KEY_SIGNED_CSRS, signed)
+        self._update_flags()
+
+    def remove_unit(self, unit_name: str) -> None:
+        """Leader: drop ``unit_name`` from ``certificates``, ``signed-csrs`` and the
+        legacy key in the leader's unit bag (written only if something was there)."""
+        bag = self._leader_app_bag('remove_unit')
+        if bag is None:
+            return
+        certs = self.get_certificates()
+        signed = self.get_signed_csrs()
+        certs.pop(unit_name, None)
+        signed.pop(unit_name, None)
+        self._set_json(bag, KEY_CERTIFICATES, certs)
+        self._set_json(bag, KEY_SIGNED_CSRS, signed)
+        self._set_raw(self._own_bag(), legacy_cert_key(unit_name), None)
+        self._update_flags()
+
+    def departed_units(self) -> List[str]:
+        """Units that have entries in the app data (or legacy keys in this unit's bag)
+        but are no longer in the relation, sorted: what the leader should
+        ``remove_unit``."""
+        if self._relation() is None:
+            return []
+        names = set(self.get_certificates()) | set(self.get_signed_csrs())
+        own = self._own_bag()
+        names |= {key[:-len(LEGACY_CERT_SUFFIX)] for key in own.data
+                  if key.endswith(LEGACY_CERT_SUFFIX) and own.data.get(key)}
+        present = set(self.peer_units()) | {self.local_unit_name}
+        return sorted(names - present)
+
+    def set_ca_bundle(self, pem: str) -> None:
+        """Leader: publish the CA bundle (PEM, newest CA first) as ``ca-bundle``."""
+        bag = self._leader_app_bag('set_ca_bundle')
+        if bag is None:
+            return
+        if self._pem_value(pem, 'set_ca_bundle', _CERT_LABELS) is None:
+            return
+        self._set_raw(bag, KEY_CA_BUNDLE, pem)
+
+    def get_ca_bundle(self) -> Optional[str]:
+        """The CA bundle PEM from the app data, or None."""
+        bag = self._app_bag()
+        if bag is None:
+            return None
+        return self._pem_value(bag.get(KEY_CA_BUNDLE), 'app ' + KEY_CA_BUNDLE, _CERT_LABELS)
+
+    def legacy_certificates(self) -> Dict[str, str]:
+        """``{unit_name: certificate}`` from legacy ``<unit>_signed_certificate`` keys in
+        every bag (own bag first, then peers by name): for adopting a legacy PKI."""
+        result: Dict[str, str] = {}
+        bags = [(self.local_unit_name, self._unit_bag(self.local_unit_name))]
+        bags += sorted(self._remote_bags().items())
+        for owner, bag in bags:
+            for key, value in sorted(bag.items()):
+                if not key.endswith(LEGACY_CERT_SUFFIX):
+                    continue
+                unit_name = key[:-len(LEGACY_CERT_SUFFIX)]
+                cert = self._pem_value(value, f'{owner} {key}', _CERT_LABELS)
+                if cert is not None and unit_name not in result:
+                    result[unit_name] = cert
+        return result
+
+    # ----------------------------------------------------------------- this unit's cert
+
+    def get_signed_cert(self) -> Optional[str]:
+        """This unit's certificate PEM: from the app ``certificates``, else the legacy
+        ``<unit>_signed_certificate`` key in any bag; None if there is none. It may have
+        been issued for an older CSR: see ``signed_cert_is_current``."""
+        me = self.local_unit_name
+        cert = self.get_certificates().get(me)
+        if cert is not None:
+            return cert
+        candidates = self._legacy_candidates()
+        if not candidates:
+            return None
+        stale = unitdata.kv().get(_KV_CERT_BEFORE_CSR)
+        fresh = [c for c in candidates if csr_digest(c) != stale]
+        return (fresh or candidates)[0]
+
+    def _legacy_candidates(self) -> List[str]:
+        """This unit's certificates under the legacy key, own bag first, then peers."""
+        key = legacy_cert_key(self.local_unit_name)
+        bags = [(self.local_unit_name, self._unit_bag(self.local_unit_name))]
+        bags += sorted(self._remote_bags().items())
+        result = []
+        for owner, bag in bags:
+            cert = self._pem_value(bag.get(key), f'{owner} {key}', _CERT_LABELS)
+            if cert is not None:
+                result.append(cert)
+        return result
+
+    def signed_cert_is_current(self) -> bool:
+        """Whether this unit's certificate was issued for its current CSR: the app
+        ``signed-csrs`` hash matches; with no hash for us (a legacy leader), whether the
+        certificate differs from the one we held when we last published a new CSR."""
+        csr = self.own_csr()
+        cert = self.get_signed_cert()
+        if not csr or not cert:
+            return False
+        digest = self.get_signed_csrs().get(self.local_unit_name)
+        if digest is not None:
+            return digest == csr_digest(csr)
+        return csr_digest(cert) != unitdata.kv().get(_KV_CERT_BEFORE_CSR)
+
+    # ----------------------------------------------------------------- flags
+
+    def _update_flags(self) -> None:
+        """Recompute every flag this interface owns from the current data."""
+        rel = self._relation()
+        if rel is None:
+            for flag in LEGACY_FLAGS + (DEPARTED,):
+                clear_flag(flag)
+            return
+        value = self._flag_value()
+        if self.own_csr() is None:
+            set_flag(CREATE_CSR, value)
+        leader = self.is_leader
+        _toggle(SIGN_CSR, leader and bool(self.pending_csrs()), value)
+        _toggle(DEPARTED, leader and bool(self.departed_units()), value)
+        current = self.signed_cert_is_current()
+        _toggle(SIGNED_CERT, current, value)
+        if current:
+            cert = self.get_signed_cert()
+            key = legacy_cert_key(self.local_unit_name)
+            kv = unitdata.kv()
+            if kv.get(key) != cert:
+                kv.set(key, cert)
+        if leader:
+            self._mirror_legacy_keys()
+        else:
+            self._drop_legacy_keys()
+
+    def _mirror_legacy_keys(self) -> None:
+        # The leader keeps legacy peers served: its unit bag mirrors the app map.
+        own = self._own_bag()
+        for unit_name, cert in self.get_certificates().items():
+            self._set_raw(own, legacy_cert_key(unit_name), cert)
+
+    def _drop_legacy_keys(self) -> None:
+        # A former leader drops mirrored keys the app data now serves, so legacy peers
+        # do not read its stale copies after the new leader re-signs.
+        own = self._own_bag()
+        served = self.get_certificates()
+        for key in list(own.data):
+            if key.endswith(LEGACY_CERT_SUFFIX) and key[:-len(LEGACY_CERT_SUFFIX)] in served:
+                self._set_raw(own, key, None)
+
+
+def _toggle(flag: str, should_set: bool, value: Dict[str, str]) -> None:
+    if should_set:
+        set_flag(flag, value)
+    else:
+        clear_flag(flag)
+
+
+def _unique(items: List[str]) -> List[str]:
+    seen = set()
+    result = []
+    for item in items:
+        if item not in seen:
+            seen.add(item)
+            result.append(item)
+    return result

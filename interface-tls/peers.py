@@ -525,7 +525,9 @@ class TlsPeers(Endpoint):
                 clear_flag(flag)
             return
         value = self._flag_value()
-        if self.own_csr() is None:
+        # Set when nothing is published yet; kept while set (a request). Re-setting also
+        # gives the flag our value if an upper layer set it bare (legacy charms may).
+        if self.own_csr() is None or is_flag_set(CREATE_CSR):
             set_flag(CREATE_CSR, value)
         leader = self.is_leader
         _toggle(SIGN_CSR, leader and bool(self.pending_csrs()), value)

@@ -64,9 +64,8 @@ import shutil
 import subprocess
 import sys
 import traceback
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
-import charms.reactive
 import yaml
 from charmhelpers.core import hookenv, unitdata
 from charms.reactive import bus, endpoints, flags, relations, trace
@@ -102,6 +101,7 @@ class HookRun:
         self.action_results: Dict[str, Any] = {}
         self.action_failed: Optional[str] = None
         self.flags: List[str] = []
+        self.result: Any = None
 
     def __repr__(self) -> str:
         return f'HookRun({self.unit} {self.hook} ok={self.ok})'
@@ -274,13 +274,15 @@ class FakeJuju:
 
     def run_hook(self, unit: str, hook: str, rid: Optional[str] = None,
                  remote_unit: Optional[str] = None, departing_unit: Optional[str] = None,
-                 check: bool = True) -> HookRun:
-        """Run ``charms.reactive.main()`` for ``hook`` on ``unit`` as a new process
-        would. Relation writes commit only if it succeeds. ``check``: re-raise errors."""
+                 check: bool = True, call: Optional[Callable[[], Any]] = None) -> HookRun:
+        """Run one hook on ``unit`` as a new process would: the steps of
+        ``charms.reactive.main`` (discover, atstart, dispatch, atexit, unitdata flush).
+        ``call``: a function run after dispatch and before atexit, like one more handler
+        (its return value is ``HookRun.result``). Relation writes commit only if the hook
+        succeeds; ``check``: re-raise the hook's exception."""
         with self.hook_context(unit, hook, rid=rid, remote_unit=remote_unit,
-                               departing_unit=departing_unit, check=check):
-            charms.reactive.main()
-        run = self.history[-1]
+                               departing_unit=departing_unit, check=check) as run:
+            run.result = _reactive_main(call)
         return run
 
     def settle(self, max_hooks: int = 200) -> List[HookRun]:
@@ -612,6 +614,31 @@ class FakeJuju:
 
 
 _PATCHED = tuple(name[len('_tool_'):] for name in vars(FakeJuju) if name.startswith('_tool_'))
+
+
+def _reactive_main(call: Optional[Callable[[], Any]] = None) -> Any:
+    """charms.reactive.main (1.5.3) step by step, with ``call`` before the atexit step."""
+    hook_name = hookenv.hook_name()
+    restricted = hook_name in ('meter-status-changed', 'collect-metrics')
+    hookenv.log(f'Reactive main running for hook {hook_name}', level=hookenv.INFO)
+    result = None
+    try:
+        bus.discover()
+        if not restricted:
+            hookenv._run_atstart()
+        bus.dispatch(restricted=restricted)
+        if call is not None:
+            result = call()
+    except Exception:
+        hookenv.log('Hook error:\n' + traceback.format_exc(), level=hookenv.ERROR)
+        raise
+    except SystemExit as exc:
+        if exc.code not in (None, 0):
+            raise
+    if not restricted:
+        hookenv._run_atexit()
+    unitdata._KV.flush()
+    return result
 
 
 def _clear_triggers() -> None:

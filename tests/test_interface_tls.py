@@ -1,0 +1,392 @@
+"""interface:tls (peers) on the real charms.reactive, driven through the in-memory Juju.
+
+Handlers: interface_fixtures/modern_handlers.py (the new API, as layer-tls uses it).
+"""
+import json
+import pathlib
+
+import pytest
+from interface_fixtures.pem import CA_BUNDLE, fake_cert, fake_csr
+from reactive_harness import FakeJuju
+
+FIXTURES = pathlib.Path(__file__).parent / 'interface_fixtures'
+MODERN = (FIXTURES / 'modern_handlers.py').read_text()
+CREATE, SIGN, SIGNED = ('create certificate signing request',
+                        'sign certificate signing request', 'signed certificate available')
+DEPARTED = 'tls.peers.departed'
+OURS = (CREATE, SIGN, SIGNED, DEPARTED)
+
+
+def _model(tmp_path, units=2, handlers=True, enter=True):
+    juju = FakeJuju(tmp_path, handlers={'modern.py': MODERN} if handlers else None)
+    names = [juju.add_unit() for _ in range(units)]
+    juju.set_leader(names[0])
+    rid = juju.add_peer_relation()
+    if enter:
+        for unit in names:
+            juju.enter(rid, unit)
+        juju.settle()
+    return juju, rid, names
+
+
+def _certs(juju, rid):
+    return json.loads(juju.app_bag(rid).get('certificates', '{}'))
+
+
+def _signed(juju, unit):
+    return juju.kv(unit).get('test.signed') or []
+
+
+def _tls():
+    from charms.reactive import endpoint_from_name
+
+    return endpoint_from_name('certificates')
+
+
+def _endpoint_call(juju, unit, method, *args, hook='update-status'):
+    """Run a hook on ``unit`` calling one endpoint method after dispatch; its result."""
+    return juju.run_hook(unit, hook, call=lambda: getattr(_tls(), method)(*args)).result
+
+
+def _warnings(run):
+    return [m for level, m in run.logs if level == 'WARNING']
+
+
+# ---------------------------------------------------------------- single unit
+
+
+def test_single_unit_flags_fire_with_no_remote_unit(tmp_path):
+    juju, rid, (a0,) = _model(tmp_path, units=1, handlers=False, enter=False)
+    juju.enter(rid, a0)  # relation-created: relation-ids lists it, relation-list is empty
+    assert juju.flags(a0) == [CREATE]
+    assert juju.flag_value(a0, CREATE) == {'relation': 'certificates'}
+
+
+def test_single_unit_leader_signs_its_own_csr(tmp_path):
+    juju, rid, (a0,) = _model(tmp_path, units=1)
+    cert = fake_cert(fake_csr(a0))
+    assert juju.flag_set(a0, SIGNED)
+    assert not juju.flag_set(a0, SIGN) and not juju.flag_set(a0, CREATE)
+    assert _certs(juju, rid) == {a0: cert}
+    assert juju.app_bag(rid)['ca-bundle'] == CA_BUNDLE  # raw PEM
+    assert json.loads(juju.app_bag(rid)['signed-csrs']) == {
+        a0: __import__('hashlib').sha256(fake_csr(a0).encode()).hexdigest()}
+    assert juju.kv(a0).get(a0 + '_signed_certificate') == cert
+    assert _signed(juju, a0) == [[a0]]
+
+
+def test_no_relation_no_flags(tmp_path):
+    juju, rid, (a0,) = _model(tmp_path, units=1, enter=False)
+    run = juju.run_hook(a0, 'install')
+    assert run.ok and juju.flags(a0) == []
+
+
+# ---------------------------------------------------------------- join / change
+
+
+def test_join_every_unit_gets_a_certificate_for_its_csr(tmp_path):
+    juju, rid, names = _model(tmp_path, units=3)
+    certs = _certs(juju, rid)
+    for unit in names:
+        assert juju.flag_set(unit, SIGNED), unit
+        assert certs[unit] == fake_cert(fake_csr(unit))
+        assert juju.kv(unit).get(unit + '_signed_certificate') == certs[unit]
+        assert juju.unit_bag(rid, names[0])[unit + '_signed_certificate'] == certs[unit]
+    for unit in names[1:]:
+        assert not juju.flag_set(unit, SIGN)
+        assert not [k for k in juju.unit_bag(rid, unit) if k.endswith('_signed_certificate')]
+
+
+def test_non_leader_never_writes_app_data(tmp_path):
+    juju, rid, (a0, a1) = _model(tmp_path)
+    app_writers = {run.unit for run in juju.history for _, owner, _ in run.relation_sets
+                   if owner == juju.app}
+    assert app_writers == {a0}
+    before = juju.app_bag(rid)
+
+    def forge():
+        tls = _tls()
+        tls.set_cert(a1, fake_cert('forged'))
+        tls.set_ca_bundle(CA_BUNDLE)
+        tls.remove_unit(a0)
+
+    run = juju.run_hook(a1, 'update-status', call=forge)
+    assert run.ok and not run.relation_sets
+    assert juju.app_bag(rid) == before
+    assert any('only the leader' in m for m in _warnings(run))
+
+
+def test_new_csr_is_signed_alone_and_flags_follow(tmp_path):
+    juju, rid, (a0, a1) = _model(tmp_path)
+    old = _certs(juju, rid)
+    juju.set_config(a1, serial=1)
+    run = juju.run_hook(a1, 'config-changed')
+    assert juju.unit_bag(rid, a1)['csr'] == fake_csr(a1, 1)
+    assert not juju.flag_set(a1, SIGNED)  # its certificate is for the old CSR
+    assert not juju.flag_set(a1, CREATE)
+    assert run.ok
+    juju.settle()
+    assert _signed(juju, a0)[-1] == [a1]  # only the pending CSR was signed
+    certs = _certs(juju, rid)
+    assert certs[a0] == old[a0]
+    assert certs[a1] == fake_cert(fake_csr(a1, 1))
+    assert juju.flag_set(a1, SIGNED)
+    assert juju.kv(a1).get(a1 + '_signed_certificate') == certs[a1]
+
+
+def test_request_new_csr_sets_the_create_flag_until_set_csr(tmp_path):
+    juju, rid, (a0,) = _model(tmp_path, units=1, handlers=False)
+    _endpoint_call(juju, a0, 'set_csr', fake_csr(a0))
+    assert not juju.flag_set(a0, CREATE)
+    _endpoint_call(juju, a0, 'request_new_csr')
+    assert juju.flag_value(a0, CREATE) == {'relation': 'certificates'}
+    juju.run_hook(a0, 'update-status')
+    assert juju.flag_set(a0, CREATE)  # a request survives hooks
+    _endpoint_call(juju, a0, 'set_csr', fake_csr(a0, 2))
+    assert not juju.flag_set(a0, CREATE)
+
+
+# ---------------------------------------------------------------- depart / broken
+
+
+def test_departed_unit_is_cleaned_by_the_leader(tmp_path):
+    juju, rid, (a0, a1, a2) = _model(tmp_path, units=3)
+    juju.leave(rid, a2)
+    assert juju.kv(a0).get('test.removed') == [a2]
+    assert sorted(_certs(juju, rid)) == [a0, a1]
+    assert a2 not in json.loads(juju.app_bag(rid)['signed-csrs'])
+    assert a2 + '_signed_certificate' not in juju.unit_bag(rid, a0)
+    assert not juju.flag_set(a0, DEPARTED)
+    assert not juju.flag_set(a1, DEPARTED)  # never on a non-leader
+
+
+def test_departed_flag_stays_until_cleaned(tmp_path):
+    juju, rid, (a0, a1) = _model(tmp_path, handlers=False, enter=False)
+    juju.enter(rid, a0)
+    juju.enter(rid, a1)
+    _endpoint_call(juju, a0, 'set_certs', {a0: fake_cert('0'), a1: fake_cert('1')})
+    juju.leave(rid, a1)
+    assert juju.flag_set(a0, DEPARTED)
+    assert _endpoint_call(juju, a0, 'departed_units') == [a1]
+    juju.run_hook(a0, 'update-status')
+    assert juju.flag_set(a0, DEPARTED)  # level-triggered: still there
+    _endpoint_call(juju, a0, 'remove_unit', a1)
+    assert not juju.flag_set(a0, DEPARTED)
+    assert _certs(juju, rid) == {a0: fake_cert('0')}
+
+
+def test_writes_in_the_departed_hook_of_the_last_peer_are_published(tmp_path):
+    """Endpoint drops the relation from .relations when its last remote unit departs;
+    the peer relation still exists, so the leader's writes there must still flush."""
+    juju, rid, (a0, a1) = _model(tmp_path)
+    juju.leave(rid, a1)
+    run = juju.history[-1]
+    assert run.hook == 'certificates-relation-departed' and run.ok
+    assert {owner for _, owner, _ in run.relation_sets} == {a0, juju.app}
+    assert sorted(_certs(juju, rid)) == [a0]
+    assert juju.flag_set(a0, SIGNED)  # its own state is unaffected
+
+
+def test_relation_broken_clears_every_flag(tmp_path):
+    juju, rid, (a0,) = _model(tmp_path, units=1, handlers=False, enter=False)
+    juju.enter(rid, a0)
+    _endpoint_call(juju, a0, 'request_new_csr')
+    assert juju.flag_set(a0, CREATE)
+    juju.run_hook(a0, 'certificates-relation-broken', rid=rid)
+    assert not [f for f in juju.flags(a0) if f in OURS]
+
+
+def test_relation_gone_clears_every_flag(tmp_path):
+    juju, rid, (a0, a1) = _model(tmp_path)
+    assert juju.flag_set(a0, SIGNED)
+    juju.relations[rid].members.remove(a0)  # not in relation-ids any more
+    juju.run_hook(a0, 'update-status')
+    assert not [f for f in juju.flags(a0) if f in OURS]
+
+
+# ---------------------------------------------------------------- leadership
+
+
+def test_leadership_moves_new_leader_reuses_app_data(tmp_path):
+    juju, rid, (a0, a1) = _model(tmp_path)
+    certs = _certs(juju, rid)
+    juju.set_leader(a1)
+    run = juju.run_hook(a1, 'leader-elected')
+    assert run.ok and not juju.flag_set(a1, SIGN)  # nothing pending: nothing re-signed
+    assert _signed(juju, a1) == []
+    # the new leader mirrors the legacy keys for legacy peers
+    assert juju.unit_bag(rid, a1)[a0 + '_signed_certificate'] == certs[a0]
+    juju.run_hook(a0, 'leader-settings-changed')
+    assert not juju.flag_set(a0, SIGN)
+    # the old leader drops its mirror, now served by the app data
+    assert not [k for k in juju.unit_bag(rid, a0) if k.endswith('_signed_certificate')]
+    assert juju.flag_set(a0, SIGNED) and juju.flag_set(a1, SIGNED)
+    # a new unit: only its CSR is signed by the new leader
+    a2 = juju.add_unit()
+    juju.enter(rid, a2)
+    juju.settle()
+    assert _signed(juju, a1) == [[a2]]
+    assert _certs(juju, rid)[a0] == certs[a0]
+    assert juju.flag_set(a2, SIGNED)
+
+
+def test_leadership_lost_clears_leader_flags(tmp_path):
+    juju, rid, (a0, a1) = _model(tmp_path, handlers=False, enter=False)
+    juju.enter(rid, a0)
+    juju.enter(rid, a1)
+    _endpoint_call(juju, a0, 'set_csr', fake_csr(a0))
+    assert juju.flag_set(a0, SIGN)
+    juju.set_leader(a1)
+    juju.run_hook(a0, 'leader-settings-changed')
+    assert not juju.flag_set(a0, SIGN)
+
+
+def test_old_leader_departs_new_leader_cleans_it(tmp_path):
+    juju, rid, (a0, a1, a2) = _model(tmp_path, units=3)
+    juju.set_leader(a1)
+    juju.run_hook(a1, 'leader-elected')
+    juju.leave(rid, a0)
+    assert juju.kv(a1).get('test.removed') == [a0]
+    assert sorted(_certs(juju, rid)) == [a1, a2]
+    assert juju.flag_set(a2, SIGNED)
+
+
+# ---------------------------------------------------------------- no spurious writes
+
+
+def test_nothing_changed_nothing_written(tmp_path):
+    juju, rid, names = _model(tmp_path, units=3)
+    for unit in names:
+        for hook in ('update-status', 'config-changed'):
+            run = juju.run_hook(unit, hook)
+            assert run.ok and run.relation_sets == [], (unit, hook, run.relation_sets)
+        run = juju.run_hook(unit, 'certificates-relation-changed', rid=rid,
+                            remote_unit=[n for n in names if n != unit][0])
+        assert run.relation_sets == []
+    assert not juju.pending
+
+
+def test_same_certificates_again_write_nothing(tmp_path):
+    juju, rid, (a0, a1) = _model(tmp_path)
+    certs = _certs(juju, rid)
+
+    def again():
+        tls = _tls()
+        tls.set_certs(certs)
+        tls.set_ca_bundle(CA_BUNDLE)
+        tls.set_csr(fake_csr(a0))
+        tls.publish_claims([a0.replace('/', '-')], [])
+        tls.remove_unit('tls/99')
+
+    run = juju.run_hook(a0, 'update-status', call=again)
+    assert run.ok and run.relation_sets == []
+
+
+def test_failed_hook_commits_nothing(tmp_path):
+    juju, rid, (a0,) = _model(tmp_path, units=1, handlers=False, enter=False)
+    juju.enter(rid, a0)
+
+    def crash():
+        _tls().set_csr(fake_csr(a0))
+        raise RuntimeError('handler crashed')
+
+    with pytest.raises(RuntimeError):
+        juju.run_hook(a0, 'update-status', call=crash)
+    assert 'csr' not in juju.unit_bag(rid, a0)
+    assert juju.flag_set(a0, CREATE)  # flag changes rolled back with the hook
+    assert juju.history[-1].error is not None and not juju.pending
+
+
+# ---------------------------------------------------------------- claims and maps
+
+
+def test_claims_local_and_remote(tmp_path):
+    juju, rid, (a0, a1) = _model(tmp_path)
+    _endpoint_call(juju, a1, 'publish_claims', ['b.example', 'a.example', 'a.example'],
+                   ['192.0.2.7', '10.0.0.11'])
+    assert json.loads(juju.unit_bag(rid, a1)['tls-hostnames']) == ['a.example', 'b.example']
+    expected = {'hostnames': ['a.example', 'b.example'],
+                'addresses': ['10.0.0.11', '192.0.2.7']}
+    assert _endpoint_call(juju, a0, 'unit_claims', a1) == expected
+    assert _endpoint_call(juju, a1, 'unit_claims', a1) == expected
+    assert _endpoint_call(juju, a0, 'unit_claims', a0) == {
+        'hostnames': ['tls-0'], 'addresses': ['10.0.0.10']}
+    assert _endpoint_call(juju, a0, 'unit_claims', 'tls/42') == {
+        'hostnames': [], 'addresses': []}
+
+
+def test_maps_and_identity(tmp_path):
+    juju, rid, (a0, a1, a2) = _model(tmp_path, units=3)
+    assert _endpoint_call(juju, a1, 'peer_units') == [a0, a2]
+    assert _endpoint_call(juju, a1, 'get_csr_map') == {u: fake_csr(u) for u in (a0, a1, a2)}
+    assert _endpoint_call(juju, a1, 'pending_csrs') == {}
+    assert _endpoint_call(juju, a1, 'get_ca_bundle') == CA_BUNDLE
+    assert _endpoint_call(juju, a1, 'get_signed_cert') == fake_cert(fake_csr(a1))
+    assert _endpoint_call(juju, a1, 'signed_cert_is_current') is True
+    assert _endpoint_call(juju, a1, 'own_csr') == fake_csr(a1)
+    assert _endpoint_call(juju, a0, 'legacy_certificates') == _certs(juju, rid)
+    assert sorted(_endpoint_call(juju, a2, 'get_certificates')) == [a0, a1, a2]
+
+
+# ---------------------------------------------------------------- bad data
+
+
+BAD_APP_DATA = [
+    {'certificates': 'not json {', 'signed-csrs': '[1, 2]'},
+    {'certificates': '["a list"]', 'signed-csrs': '{"tls/1": 5}'},
+    {'certificates': json.dumps({'tls/1': 'MIIC not pem at all', 'tls/0': 7})},
+    {'ca-bundle': 'MIICgarbage'},
+    {'certificates': json.dumps({'tls/1': '-----BEGIN CERTIFICATE-----\nMIIC' + 'A' * 70000
+                                 + '\n-----END CERTIFICATE-----\n'})},
+]
+
+
+@pytest.mark.parametrize('bad', BAD_APP_DATA)
+def test_bad_app_data_is_ignored_and_logged(tmp_path, bad):
+    juju, rid, (a0, a1) = _model(tmp_path, handlers=False, enter=False)
+    juju.enter(rid, a0)
+    juju.enter(rid, a1)
+    juju.set_app_data(rid, **bad)
+    juju.set_unit_data(rid, a1, csr=fake_csr(a1))
+    juju.set_unit_data(rid, a0, **{'csr': 'MIIR junk, not a CSR', 'tls-hostnames': '{bad',
+                                   'tls-addresses': '[1, "10.1.1.1"]'})
+    for unit, hook in ((a1, 'certificates-relation-changed'), (a0, 'update-status')):
+        run = juju.run_hook(unit, hook, rid=rid if unit == a1 else None,
+                            remote_unit=a0 if unit == a1 else None)
+        assert run.ok
+        assert not juju.flag_set(a1, SIGNED)
+        assert all('MII' not in m for _, m in run.logs), 'a PEM body reached the log'
+
+    def check():
+        tls = _tls()
+        assert tls.get_signed_cert() is None or 'ca-bundle' in bad
+        assert a0 not in tls.get_csr_map()
+        assert tls.unit_claims(a0)['addresses'] == ['10.1.1.1', '10.0.0.10']
+        if 'ca-bundle' in bad:
+            assert tls.get_ca_bundle() is None
+
+    run = juju.run_hook(a0, 'update-status', call=check)
+    assert _warnings(run), run.logs
+    assert all('MII' not in m for _, m in run.logs)
+
+
+def test_bad_data_from_a_peer_does_not_block_the_others(tmp_path):
+    juju, rid, (a0, a1, a2) = _model(tmp_path, units=3)
+    juju.set_unit_data(rid, a2, csr='-----BEGIN CERTIFICATE REQUEST-----\nMIIRno end')
+    run = juju.run_hook(a0, 'certificates-relation-changed', rid=rid, remote_unit=a2)
+    assert run.ok and any(a2 in m and 'csr' in m for m in _warnings(run))
+    juju.set_config(a1, serial=3)
+    juju.run_hook(a1, 'config-changed')
+    juju.settle()
+    assert juju.flag_set(a1, SIGNED)
+    assert _certs(juju, rid)[a1] == fake_cert(fake_csr(a1, 3))
+
+
+def test_app_data_overwritten_cleanly_after_bad_json(tmp_path):
+    juju, rid, (a0,) = _model(tmp_path, units=1, handlers=False, enter=False)
+    juju.enter(rid, a0)
+    juju.set_app_data(rid, certificates='not json {')
+    _endpoint_call(juju, a0, 'set_csr', fake_csr(a0))
+    _endpoint_call(juju, a0, 'set_cert', a0, fake_cert('x'))
+    assert _certs(juju, rid) == {a0: fake_cert('x')}
+    assert juju.flag_set(a0, SIGNED)

@@ -16,7 +16,7 @@ import binascii
 import datetime
 import ipaddress
 import re
-from typing import AbstractSet, FrozenSet, Iterable, List, NamedTuple, Optional, Union
+from typing import AbstractSet, Iterable, List, NamedTuple, Optional, Union
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -49,14 +49,16 @@ class Claims(NamedTuple):
     ``allowed_*``: names the unit may claim (its addresses, hostnames, the application's
     configured extra SANs). ``taken_*``: names held or claimed by other units.
     ``forbidden_key_fingerprints``: SPKI fingerprints (``pki.public_key_fingerprint``) of the
-    CA's key and of other units' certificates.
+    CA's key and of other units' certificates. Any container works (the leader's batch
+    passes views so that N units cost O(N), not O(N^2)); names must be normalised as
+    ``build`` does: lowercase DNS without a trailing dot, canonical IP text.
     """
 
-    allowed_dns: FrozenSet[str] = frozenset()
-    allowed_ips: FrozenSet[str] = frozenset()
-    taken_dns: FrozenSet[str] = frozenset()
-    taken_ips: FrozenSet[str] = frozenset()
-    forbidden_key_fingerprints: FrozenSet[str] = frozenset()
+    allowed_dns: AbstractSet[str] = frozenset()
+    allowed_ips: AbstractSet[str] = frozenset()
+    taken_dns: AbstractSet[str] = frozenset()
+    taken_ips: AbstractSet[str] = frozenset()
+    forbidden_key_fingerprints: AbstractSet[str] = frozenset()
 
     @classmethod
     def build(cls, allowed_dns: Iterable[str] = (), allowed_ips: Iterable[str] = (),
@@ -167,11 +169,16 @@ def _requested_names(csr: x509.CertificateSigningRequest) -> tuple[List[str], Li
     return sorted(set(dns_names)), sorted(set(ips))
 
 
+def is_valid_dns_name(name: str) -> bool:
+    """A host name of LDH labels (lowercase, no trailing dot), at most 253 characters."""
+    return bool(name) and len(name) <= 253 and all(_DNS_LABEL.match(p) for p in name.split("."))
+
+
 def _check_dns_name(value: str) -> str:
     name = value.lower().rstrip(".")
     if "*" in name:
         raise CSRRejected("wildcard", f"wildcard name {value!r}")
-    if not name or len(name) > 253 or not all(_DNS_LABEL.match(p) for p in name.split(".")):
+    if not is_valid_dns_name(name):
         raise CSRRejected("bad-name", f"{value[:80]!r} is not a valid DNS name")
     return name
 
@@ -217,11 +224,12 @@ def sign_csr(ca: pki.CertificateAuthority, pem: Union[str, bytes], claims: Claim
              now: Optional[datetime.datetime] = None) -> x509.Certificate:
     """Check ``pem`` for ``unit_name`` and issue its certificate (subject CN = unit name).
 
-    Raises CSRRejected for a bad CSR (the CA's key is added to the forbidden keys here, so a
+    Raises CSRRejected for a bad CSR (including one for the CA's own key, checked here so a
     caller cannot forget it) and pki.PKIError when the CA cannot sign (e.g. expired).
     """
-    forbidden: AbstractSet[str] = claims.forbidden_key_fingerprints | {ca.key_fingerprint}
-    checked = check_csr(pem, claims._replace(forbidden_key_fingerprints=frozenset(forbidden)))
+    checked = check_csr(pem, claims)
+    if checked.key_fingerprint == ca.key_fingerprint:
+        raise CSRRejected("key-reused", "the CSR's key is the CA's or another unit's key")
     return pki.issue_certificate(ca, checked.public_key, common_name=unit_name,
                                  dns_names=checked.dns_names,
                                  ip_addresses=checked.ip_addresses,

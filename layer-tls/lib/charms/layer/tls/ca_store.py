@@ -1,0 +1,116 @@
+"""Where the leader keeps the CA: an application-owned Juju secret, else leader settings.
+
+On Juju >= 3 the CA certificate and key live in an application-owned secret with a fixed
+label, so any later leader finds them again by label. charmhelpers has no secret wrappers,
+so the ``secret-*`` hook tools are called directly. On older Juju the key goes into leader
+settings (readable by every unit of the application: the layer says so in its status).
+
+The one rule that matters: never make a second CA while one exists or cannot be read. So a
+failure to read the secret for any reason but "not found" raises CAUnavailable, and the
+caller blocks instead of creating a CA. No key material in any message.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+from typing import NamedTuple, Optional
+
+SECRET_LABEL = "layer-tls-ca"  # noqa: S105 - a label, not a secret
+SECRET_CERT_FIELD = "certificate"  # noqa: S105
+SECRET_KEY_FIELD = "private-key"  # noqa: S105
+LEADER_CA_CERT = "tls-ca-certificate"       # fallback (pre-secrets) store
+LEADER_CA_KEY = "tls-ca-private-key"        # fallback (pre-secrets) store
+LEGACY_CA_SETTING = "certificate_authority"  # legacy leader setting: the CA certificate PEM
+
+
+class CAUnavailable(Exception):
+    """The CA exists (or may exist) but cannot be read: do not create another one."""
+
+
+class CAMaterial(NamedTuple):
+    certificate_pem: str
+    private_key_pem: str
+
+    def __repr__(self) -> str:  # never show the key
+        return "CAMaterial(<certificate>, <private key>)"
+
+
+def secrets_supported(juju_version: Optional[str] = None) -> bool:
+    """Juju secrets exist from 3.0 on (JUJU_VERSION is set in every hook)."""
+    version = juju_version if juju_version is not None else os.environ.get("JUJU_VERSION", "")
+    try:
+        return int(version.split(".")[0]) >= 3
+    except ValueError:
+        return False
+
+
+def _first_line(text: str) -> str:
+    return (text.strip().splitlines() or [""])[0][:200]
+
+
+def _load_from_secret() -> Optional[CAMaterial]:
+    try:
+        done = subprocess.run(["secret-get", "--label", SECRET_LABEL, "--format=json"],
+                              capture_output=True, text=True, timeout=120)
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise CAUnavailable(f"secret-get failed to run: {type(exc).__name__}") from None
+    if done.returncode != 0:
+        if "not found" in done.stderr:
+            return None
+        raise CAUnavailable(f"cannot read the CA secret: {_first_line(done.stderr)}")
+    try:
+        content = json.loads(done.stdout)
+        return CAMaterial(content[SECRET_CERT_FIELD], content[SECRET_KEY_FIELD])
+    except (ValueError, KeyError, TypeError):
+        raise CAUnavailable("the CA secret does not hold a certificate and a key") from None
+
+
+def _store_in_secret(material: CAMaterial) -> None:
+    # The key goes through a 0600 temp file, never on a command line (visible in ps).
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml") as handle:
+        json.dump({SECRET_CERT_FIELD: material.certificate_pem,
+                   SECRET_KEY_FIELD: material.private_key_pem}, handle)  # JSON is YAML
+        handle.flush()
+        done = subprocess.run(
+            ["secret-add", "--owner", "application", "--label", SECRET_LABEL,
+             "--description", "layer:tls certificate authority", "--file", handle.name],
+            capture_output=True, text=True, timeout=120)
+    if done.returncode != 0:
+        raise CAUnavailable(f"cannot store the CA secret: {_first_line(done.stderr)}")
+
+
+def load_fallback(leader_get) -> Optional[CAMaterial]:
+    """The CA kept in leader settings (Juju < 3, or before an upgrade to Juju 3)."""
+    cert, key = leader_get(LEADER_CA_CERT), leader_get(LEADER_CA_KEY)
+    if cert and key:
+        return CAMaterial(cert, key)
+    if cert or key:
+        raise CAUnavailable("leader settings hold only half of the CA")
+    return None
+
+
+def load(leader_get) -> Optional[CAMaterial]:
+    """The stored CA, or None when there is none. Raises CAUnavailable when it cannot be
+    read. ``leader_get`` is charmhelpers' ``hookenv.leader_get`` (injected for tests)."""
+    if secrets_supported():
+        return _load_from_secret()
+    return load_fallback(leader_get)
+
+
+def forget_fallback(leader_get, leader_set) -> None:
+    """Delete the leader-settings copy once the secret holds the CA (a later hook than the
+    one that made the secret: leader-set is immediate, the secret commits at hook end)."""
+    if leader_get(LEADER_CA_KEY) or leader_get(LEADER_CA_CERT):
+        leader_set({LEADER_CA_KEY: None, LEADER_CA_CERT: None})
+
+
+def store(material: CAMaterial, leader_set) -> None:
+    """Keep a new CA. With secrets the secret exists once this hook succeeds (as the
+    relation data that publishes the CA), so a failed hook leaves neither behind."""
+    if secrets_supported():
+        _store_in_secret(material)
+    else:
+        leader_set({LEADER_CA_CERT: material.certificate_pem,
+                    LEADER_CA_KEY: material.private_key_pem})

@@ -1,0 +1,155 @@
+"""What the leader does: keep the application's one CA, sign every pending CSR in one batch,
+and publish the CA bundle, the certificates and the rejections in one write.
+
+Called from the reactive handlers with the interface:tls endpoint (``tls``).
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Dict, NamedTuple, Optional
+
+from charmhelpers.core import hookenv, unitdata
+
+from . import ca_store, storage
+from .settings import Settings
+
+REJECTED_INPUTS = "layer.tls.leader.rejected-inputs"  # unit -> digest of what was refused
+
+
+class SigningOutcome(NamedTuple):
+    signed: int
+    rejections: Dict[str, str]   # unit -> reason
+    blocked: Optional[str]       # why the leader cannot sign at all
+
+
+def _pem_from_config(value: str) -> str:
+    """``root_certificate`` is base64 of PEM in the legacy layer; raw PEM is accepted too."""
+    value = value.strip()
+    if "-----BEGIN" in value:
+        return value
+    try:
+        return base64.b64decode(value, validate=True).decode("ascii")
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise ca_store.CAUnavailable("root_certificate is neither PEM nor base64 PEM") from None
+
+
+def _new_ca(settings: Settings):
+    """A CA from the ``root_certificate`` config (certificate and key), else a fresh one."""
+    from . import pki
+
+    if settings.root_certificate:
+        text = _pem_from_config(settings.root_certificate)
+        if "PRIVATE KEY-----" not in text:
+            raise ca_store.CAUnavailable(
+                "root_certificate holds no private key, so it cannot sign certificates")
+        try:
+            return pki.CertificateAuthority(pki.load_certificates(text)[0],
+                                            pki.load_private_key(text))
+        except pki.PKIError as exc:
+            raise ca_store.CAUnavailable(f"root_certificate is unusable: {exc}") from None
+    name = f"{hookenv.application_name()} CA"
+    return pki.create_ca(name, lifetime_days=settings.ca_lifetime_days,
+                         organization=f"Juju model {hookenv.model_name()}",
+                         key_algorithm=settings.ca_key_algorithm)
+
+
+def ensure_ca(tls, settings: Settings):
+    """The application's CA: the stored one, else a new one stored now.
+
+    Never makes a second CA: if the store cannot be read, or a CA is published but its key
+    is not stored, it raises CAUnavailable and the leader blocks.
+    """
+    from . import pki
+
+    material = ca_store.load(hookenv.leader_get)
+    if material is not None and ca_store.secrets_supported():
+        ca_store.forget_fallback(hookenv.leader_get, hookenv.leader_set)
+    elif ca_store.secrets_supported():
+        material = ca_store.load_fallback(hookenv.leader_get)  # Juju upgraded from 2.9
+        if material is not None:
+            ca_store.store(material, hookenv.leader_set)
+            hookenv.log("layer:tls: moved the CA from leader settings into a Juju secret")
+    if material is None:
+        if tls.get_ca_bundle():
+            raise ca_store.CAUnavailable(
+                "a CA is published but its key is not in the CA store; not making a second CA")
+        ca = _new_ca(settings)
+        ca_store.store(ca_store.CAMaterial(pki.certificate_to_pem(ca.certificate),
+                                           pki.private_key_to_pem(ca.private_key).decode()),
+                       hookenv.leader_set)
+        hookenv.log("layer:tls: created the application CA")
+        return ca
+    try:
+        return pki.CertificateAuthority(pki.load_certificate(material.certificate_pem),
+                                        pki.load_private_key(material.private_key_pem))
+    except pki.PKIError as exc:
+        raise ca_store.CAUnavailable(f"the stored CA is unusable: {exc}") from None
+
+
+def publish_ca(tls, ca) -> None:
+    """Publish the CA bundle (app data) and the legacy ``certificate_authority`` setting,
+    each only when it changed."""
+    from . import pki
+
+    ca_pem = pki.certificate_to_pem(ca.certificate)
+    if tls.get_ca_bundle() != ca_pem:
+        tls.set_ca_bundle(ca_pem)
+    if hookenv.leader_get(ca_store.LEGACY_CA_SETTING) != ca_pem:
+        hookenv.leader_set({ca_store.LEGACY_CA_SETTING: ca_pem})
+
+
+def _input_digest(csr: str, claims: dict, settings: Settings) -> str:
+    return storage.digest(json.dumps([csr, claims, settings.extra_sans], sort_keys=True))
+
+
+def sign_pending(tls, settings: Settings) -> SigningOutcome:
+    """Check and sign every pending CSR (this unit's included) in one batch and publish.
+
+    A CSR refused before is tried again only when the CSR, the names its unit claims or
+    the extra SANs changed, so a hostile unit costs nothing per hook.
+    """
+    problem = settings.problem()
+    if problem:
+        return SigningOutcome(0, {}, problem)
+    pending = tls.pending_csrs()
+    units = sorted(set(tls.peer_units()) | {tls.local_unit_name})
+    claims = {unit: tls.unit_claims(unit) for unit in units}
+    kv = unitdata.kv()
+    refused_before = kv.get(REJECTED_INPUTS) or {}
+    digests = {u: _input_digest(csr, claims.get(u, {}), settings) for u, csr in pending.items()}
+    todo = {u: csr for u, csr in pending.items() if refused_before.get(u) != digests[u]}
+    if not todo and tls.get_ca_bundle():
+        return SigningOutcome(0, {}, None)
+    from . import signer
+
+    try:
+        ca = ensure_ca(tls, settings)
+    except ca_store.CAUnavailable as exc:
+        hookenv.log(f"layer:tls: cannot sign: {exc}", hookenv.ERROR)
+        return SigningOutcome(0, {}, str(exc))
+    publish_ca(tls, ca)
+    result = signer.sign_batch(ca, todo, claims, tls.get_certificates(), settings.extra_sans,
+                               lifetime_days=settings.certificate_lifetime_days)
+    if result.certificates:
+        tls.set_certs(result.certificates)
+    rejections = {u: f"{r.code}: {r.reason}" for u, r in result.rejections.items()}
+    for unit, reason in rejections.items():
+        hookenv.log(f"layer:tls: refused the CSR of {unit}: {reason}", hookenv.WARNING)
+    tls.update_rejections({u: {"reason": reason, "csr-sha256": storage.digest(todo[u])}
+                           for u, reason in rejections.items()},
+                          cleared=list(result.certificates))
+    refused_now = {u: d for u, d in refused_before.items() if u in pending and u not in todo}
+    refused_now.update({u: digests[u] for u in rejections})
+    kv.set(REJECTED_INPUTS, refused_now)
+    if result.certificates:
+        hookenv.log(f"layer:tls: signed {len(result.certificates)} certificate(s)")
+    return SigningOutcome(len(result.certificates), rejections, None)
+
+
+def drop_departed(tls) -> None:
+    """Remove departed units' certificates, CSR digests and rejections from the app data."""
+    for unit in tls.departed_units():
+        tls.remove_unit(unit)
+        hookenv.log(f"layer:tls: removed the certificate of departed unit {unit}")

@@ -1,0 +1,74 @@
+"""The names a unit puts in its CSR: its addresses, host names and the extra SANs.
+
+Addresses come from ``network-get`` on the peer endpoint (ingress and bind addresses) and
+``unit-get private-address``; host names from the machine; extra SANs from the legacy
+unitdata ``extra_sans`` list (per unit) and the ``tls_extra_sans`` config (application-wide).
+The result is sorted and deduplicated so that the order never causes a reissue.
+"""
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+from typing import Iterable, List, NamedTuple
+
+from .policy import is_valid_dns_name
+from .signer import split_names
+
+# Every machine has these: claiming them would clash with every other unit.
+MACHINE_LOCAL = frozenset({"localhost", "localhost.localdomain", "127.0.0.1", "::1"})
+
+
+class UnitNames(NamedTuple):
+    dns_names: List[str]
+    ip_addresses: List[str]
+
+    @property
+    def as_dict(self) -> dict:
+        return {"dns": self.dns_names, "ips": self.ip_addresses}
+
+
+def _tool_json(*argv: str):
+    try:
+        done = subprocess.run(list(argv), capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if done.returncode != 0:
+        return None
+    try:
+        return json.loads(done.stdout)
+    except ValueError:
+        return None
+
+
+def network_addresses(endpoint: str) -> List[str]:
+    """Ingress and bind addresses of ``endpoint`` plus the unit's private address."""
+    found: List[str] = []
+    info = _tool_json("network-get", endpoint, "--format=json") or {}
+    if isinstance(info, dict):
+        found += [a for a in info.get("ingress-addresses") or [] if isinstance(a, str)]
+        for binding in info.get("bind-addresses") or []:
+            for address in (binding or {}).get("addresses") or []:
+                value = (address or {}).get("value")
+                if isinstance(value, str):
+                    found.append(value)
+    private = _tool_json("unit-get", "--format=json", "private-address")
+    if isinstance(private, str):
+        found.append(private)
+    return found
+
+
+def host_names() -> List[str]:
+    """The machine's host name and FQDN."""
+    return [socket.gethostname(), socket.getfqdn()]
+
+
+def unit_names(addresses: Iterable[str], hostnames: Iterable[str],
+               unit_extra_sans: Iterable[str], shared_extra_sans: Iterable[str]) -> UnitNames:
+    """Combine and normalise: sorted, deduplicated, without machine-local names, and
+    without host names that are not valid DNS names (the signer would refuse them)."""
+    dns_names, ips = split_names(list(addresses) + list(hostnames) + list(unit_extra_sans) +
+                                 list(shared_extra_sans))
+    return UnitNames(
+        sorted({d for d in dns_names if d not in MACHINE_LOCAL and is_valid_dns_name(d)}),
+        sorted({i for i in ips if i not in MACHINE_LOCAL}))

@@ -1,0 +1,57 @@
+"""The workload status layer:tls shows, computed from unitdata and the relation (no crypto).
+
+Set at the end of every hook, and only when it changed (status-set is a hook tool call).
+"""
+from __future__ import annotations
+
+from typing import Callable, Optional, Tuple
+
+from charmhelpers.core import hookenv, unitdata
+
+from . import ca_store, storage
+
+PEER_ENDPOINT = "certificates"
+
+
+CONFIG_PROBLEM = "layer.tls.config-problem"  # set on config-changed (settings.problem())
+
+
+def compute(tls, is_leader: bool, leader_blocked: Optional[str]) -> Tuple[str, str]:
+    """(state, message) for this unit now."""
+    kv = unitdata.kv()
+    if kv.get(CONFIG_PROBLEM):
+        return "blocked", kv.get(CONFIG_PROBLEM)
+    if is_leader and leader_blocked:
+        return "blocked", f"cannot sign certificates: {leader_blocked}"
+    own_csr = kv.get(storage.CSR)
+    rejection = tls.get_rejection() if tls is not None else None
+    if rejection and own_csr and rejection.get("csr-sha256") == storage.digest(own_csr):
+        return "blocked", f"certificate request refused: {rejection.get('reason')}"
+    expiry = kv.get(storage.INSTALLED_EXPIRY)
+    if expiry:
+        message = f"certificate valid until {expiry}"
+        if is_leader and not ca_store.secrets_supported():
+            message += " (CA key kept in leader settings: this Juju has no secrets)"
+        return "active", message
+    if tls is None or not own_csr:
+        return "waiting", "waiting for the peer relation to request a certificate"
+    if not tls.get_ca_bundle():
+        return "waiting", "waiting for the leader to create the CA"
+    return "waiting", "waiting for the leader to sign the certificate request"
+
+
+def update(is_flag_set: Callable[[str], bool], leader_blocked_key: str) -> None:
+    """Compute and set the status if it changed and the charm lets the layer manage it."""
+    from charms.reactive import endpoint_from_name
+
+    kv = unitdata.kv()
+    tls = endpoint_from_name(PEER_ENDPOINT)
+    state, message = compute(tls, hookenv.is_leader(), kv.get(leader_blocked_key))
+    if kv.get(storage.LAST_STATUS) == [state, message]:
+        return
+    from . import settings
+
+    if not settings.load().manage_status:
+        return
+    hookenv.status_set(state, message)
+    kv.set(storage.LAST_STATUS, [state, message])

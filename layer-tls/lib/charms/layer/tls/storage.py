@@ -1,0 +1,141 @@
+"""Where a unit keeps its TLS material: charmhelpers unitdata (the source of truth) and files.
+
+unitdata is committed by charms.reactive only when a hook succeeds, so it always holds a
+consistent set: the key of the outstanding CSR, and the installed certificate with the key
+it certifies. Files are derived from it: written atomically (temp file, fsync, rename), the
+key 0600 from creation, and rewritten whenever they differ from unitdata, so a crash between
+two file writes is repaired by the next hook. No ``cryptography`` import here.
+"""
+from __future__ import annotations
+
+import grp
+import hashlib
+import os
+import pwd
+import tempfile
+from typing import Dict, NamedTuple, Optional
+
+# unitdata keys. The legacy ones are a contract with existing charms: do not rename.
+LEGACY_SERVER_CERT = "tls.server.certificate"
+LEGACY_CLIENT_CERT = "tls.client.certificate"
+LEGACY_EXTRA_SANS = "extra_sans"
+PENDING_KEY = "layer.tls.key"            # key of the CSR currently published
+CSR = "layer.tls.csr"                    # the CSR currently published
+CSR_NAMES = "layer.tls.csr-names"        # {"dns": [...], "ips": [...]} sorted, of that CSR
+INSTALLED_KEY = "layer.tls.installed.key"
+INSTALLED_CERT = "layer.tls.installed.certificate"
+INSTALLED_BUNDLE = "layer.tls.installed.ca-bundle"
+INSTALLED_EXPIRY = "layer.tls.installed.not-after"  # YYYY-MM-DD, for the status
+LAST_STATUS = "layer.tls.status"
+
+
+def legacy_unit_cert_key(unit_name: str) -> str:
+    """The legacy unitdata key ``<unit_name>_signed_certificate``."""
+    return f"{unit_name}_signed_certificate"
+
+
+def digest(text: Optional[str]) -> str:
+    """sha256 hex of a text ("" for None): cheap change detection without crypto."""
+    return hashlib.sha256((text or "").encode()).hexdigest()
+
+
+class Paths(NamedTuple):
+    """Files the layer writes for the unit (absolute)."""
+
+    certificate: str
+    key: str
+    ca_bundle: str
+    system_ca: Optional[str]  # the CA file in the system trust dir, None when not installed
+
+
+class FileOwner(NamedTuple):
+    """Owner and group for the written files; None keeps the hook's own (root)."""
+
+    user: Optional[str] = None
+    group: Optional[str] = None
+
+
+NO_OWNER = FileOwner()
+
+
+def resolve_path(path: str, charm_dir: str) -> str:
+    """Relative option paths are taken from the charm directory, so a charm (or a test) can
+    keep everything inside it."""
+    return path if os.path.isabs(path) else os.path.join(charm_dir, path)
+
+
+def owner_ids(owner: FileOwner) -> tuple[int, int]:
+    uid = pwd.getpwnam(owner.user).pw_uid if owner.user else -1
+    gid = grp.getgrnam(owner.group).gr_gid if owner.group else -1
+    return uid, gid
+
+
+def write_file_atomic(path: str, data: bytes, mode: int, owner: FileOwner = NO_OWNER) -> None:
+    """Write ``data`` to ``path`` so that readers see the old or the new file, never a torn
+    one: a temp file in the same directory, created with ``mode`` (no window with wider
+    permissions), fsynced, chowned, renamed over ``path``, then the directory fsynced."""
+    directory = os.path.dirname(path) or "."
+    os.makedirs(directory, mode=0o755, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)  # mkstemp creates it 0600
+    try:
+        os.fchmod(fd, mode)
+        uid, gid = owner_ids(owner)
+        if uid != -1 or gid != -1:
+            os.fchown(fd, uid, gid)
+        with os.fdopen(fd, "wb") as handle:
+            fd = -1
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+        tmp = ""
+    finally:
+        if fd != -1:
+            os.close(fd)
+        if tmp:
+            os.unlink(tmp)
+    dir_fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def _read(path: str) -> Optional[bytes]:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError:
+        return None
+
+
+def _wanted_files(paths: Paths, cert: str, key: str, bundle: str) -> Dict[str, tuple[bytes, int]]:
+    wanted = {paths.certificate: (cert.encode(), 0o644), paths.key: (key.encode(), 0o600),
+              paths.ca_bundle: (bundle.encode(), 0o644)}
+    if paths.system_ca:
+        wanted[paths.system_ca] = (bundle.encode(), 0o644)
+    return wanted
+
+
+def sync_files(paths: Paths, cert: str, key: str, bundle: str,
+               owner: FileOwner = NO_OWNER) -> bool:
+    """Make the files hold exactly this certificate, key and CA bundle (and the key 0600).
+
+    Returns True when a file was (re)written, e.g. the system CA file changed and the trust
+    store needs updating. Unchanged files are not touched.
+    """
+    changed = False
+    # The key goes first: a crash after it leaves unitdata uncommitted and the next hook
+    # rewrites the pair from unitdata.
+    for path, (data, mode) in sorted(_wanted_files(paths, cert, key, bundle).items(),
+                                     key=lambda item: item[0] != paths.key):
+        try:
+            current_mode = os.stat(path).st_mode & 0o777
+        except OSError:
+            current_mode = None
+        if current_mode == mode and _read(path) == data:
+            continue
+        write_file_atomic(path, data, mode, owner)
+        changed = True
+    return changed
+

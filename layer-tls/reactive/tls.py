@@ -1,0 +1,108 @@
+"""layer:tls reactive handlers: thin glue from interface:tls flags to charms.layer.tls.
+
+The work lives in ``charms.layer.tls.unit`` (key, CSR, installing the certificate) and
+``charms.layer.tls.leader`` (CA, batch signing). Imports of those modules are inside the
+handlers, so a hook in which nothing fires does not load ``cryptography``.
+
+Flags set here for upper layers (see README.md): ``tls.ca.available``,
+``tls.certificate.available``, ``tls.certificate.changed`` (the upper layer clears it after
+reloading its workload) and the legacy flags of the easy-rsa layer.
+"""
+from charmhelpers.core import hookenv, unitdata
+from charms.reactive import clear_flag, hook, is_flag_set, set_flag, when, when_not
+
+CERT_FLAGS = (
+    "tls.certificate.available",
+    "tls.server.certificate available",
+    "tls.client.certificate available",
+    "client certificate available",
+    "server certificate available",
+)
+CA_FLAGS = (
+    "tls.ca.available",
+    "certificate authority available",
+    "tls.certificate.authority available",
+)
+LEADER_BLOCKED = "layer.tls.leader.blocked"
+
+
+def _settings():
+    from charms.layer.tls import settings
+
+    return settings.load()
+
+
+@when("create certificate signing request")
+def publish_certificate_request(tls):
+    """Every unit, leader included: publish a CSR (the key is made once, kept here)."""
+    from charms.layer.tls import unit
+
+    unit.request_certificate(tls, _settings())
+
+
+@when("sign certificate signing request")
+def sign_certificate_requests(tls):
+    """Leader: check and sign every pending CSR in one batch, publish once."""
+    from charms.layer.tls import leader
+
+    outcome = leader.sign_pending(tls, _settings())
+    unitdata.kv().set(LEADER_BLOCKED, outcome.blocked)
+
+
+@when("tls.peers.departed")
+def forget_departed_units(tls):
+    """Leader: departed units' certificates leave the application data."""
+    from charms.layer.tls import leader
+
+    if hookenv.is_leader():
+        leader.drop_departed(tls)
+    clear_flag("tls.peers.departed")
+
+
+@when("signed certificate available")
+def install_certificate(tls):
+    """Install this unit's certificate and the CA bundle once they check out."""
+    from charms.layer.tls import unit
+
+    outcome = unit.install_certificate(tls, _settings())
+    if outcome is None:
+        return
+    for flag in CERT_FLAGS + CA_FLAGS:
+        set_flag(flag)
+    if outcome == "changed":
+        set_flag("tls.certificate.changed")
+
+
+@hook("config-changed", "upgrade-charm", "update-status")
+def check_names():
+    """Ask for a new certificate when the unit's addresses, host names or extra SANs
+    changed since the last CSR (the order of names never matters)."""
+    from charms.layer.tls import status, unit
+    from charms.reactive import endpoint_from_name
+
+    settings = _settings()
+    unitdata.kv().set(status.CONFIG_PROBLEM, settings.problem())
+    tls = endpoint_from_name("certificates")
+    if tls is not None and tls.own_csr() and unit.names_changed(settings):
+        hookenv.log("layer:tls: this unit's names changed; requesting a new certificate")
+        tls.request_new_csr()
+
+
+@when("tls.client.authorization.required")
+@when_not("tls.client.authorization.added")
+def client_authorization():
+    """Every certificate already carries clientAuth: answer the legacy request at once."""
+    set_flag("tls.client.authorization.added")
+
+
+@when_not("layer.tls.status.disabled")
+def register_status_update():
+    """Once per hook (a handler re-runs only when its flags change): set the workload status
+    at the end of the hook, after every handler ran."""
+    hookenv.atexit(_update_status)
+
+
+def _update_status():
+    from charms.layer.tls import status
+
+    status.update(is_flag_set, LEADER_BLOCKED)

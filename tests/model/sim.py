@@ -1,0 +1,810 @@
+"""A simulated Juju model that runs a real built charm's hook processes for N units.
+
+See tests/model/README.md for the rules implemented. In short: one application (the charm),
+its peer relations, N units each with its own charm dir, address and hostname; hooks are real
+processes (``hooks/<name>`` or ``dispatch``) talking to the fake hook tools (tools/jujutool.py)
+through one locked JSON state file; a seeded scheduler runs one hook at a time, picking the unit
+at random among those with work, so orders vary by seed and are reproducible.
+"""
+import collections
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import yaml
+
+from .build import ensure_charm_venv
+from .tools import jujutool
+
+HERE = Path(__file__).resolve().parent
+TESTS = HERE.parent
+TOOL_SCRIPT = HERE / "tools" / "jujutool.py"
+HOSTSHIM = HERE / "hostshim"
+SHIM = TESTS / "shim"
+BASE_PYTHON = Path(os.path.realpath(sys.executable))  # the tools need no venv: -I -S
+JUJU3 = "3.6.4"
+JUJU2 = "2.9.46"
+
+
+class HookFailed(RuntimeError):
+    """A hook failed more often than ``max_failures`` in a row."""
+
+    def __init__(self, run, failures):
+        self.run = run
+        self.failures = failures
+        super().__init__(
+            f"{run.unit}: hook {run.hook} failed {failures} times (exit {run.rc});"
+            f" stderr:\n{run.stderr[-4000:]}")
+
+
+class SettleTimeout(RuntimeError):
+    """settle() ran max_hooks hooks and the model still was not quiet."""
+
+
+@dataclass(frozen=True)
+class Hook:
+    kind: str  # install, leader, config-changed, relation-joined, ...
+    rid: Optional[str] = None
+    remote: str = ""
+    departing: str = ""
+
+    def name(self, endpoint=None):
+        return f"{endpoint}-{self.kind}" if self.kind.startswith("relation-") else self.kind
+
+
+@dataclass
+class HookRun:
+    seq: int
+    unit: str
+    hook: str
+    relation_id: str
+    remote_unit: str
+    rc: int
+    ok: bool
+    duration: float
+    stdout: str
+    stderr: str
+    calls: list
+    injected: str = ""
+
+
+@dataclass
+class SettleStats:
+    hooks: int = 0
+    failures: int = 0
+    seconds: float = 0.0
+    per_unit: collections.Counter = field(default_factory=collections.Counter)
+    per_hook: collections.Counter = field(default_factory=collections.Counter)
+    order: List[str] = field(default_factory=list)
+
+    @property
+    def hooks_per_second(self):
+        return self.hooks / self.seconds if self.seconds else 0.0
+
+
+@dataclass
+class RelPending:
+    owed: str = ""  # relation-changed owed right after a joined
+    departed: set = field(default_factory=set)
+    app_changed: bool = False
+    joined: set = field(default_factory=set)
+    changed: set = field(default_factory=set)
+
+
+class Unit:
+    def __init__(self, model, index):
+        self.model = model
+        self.index = index
+        self.name = f"{model.app}/{index}"
+        self.dir = model.dir / "units" / f"{model.app}-{index}"
+        self.charm_dir = self.dir / "charm"
+        self.root = self.dir / "root"
+        self.log = model.dir / "logs" / f"{model.app}-{index}.log"
+        self.address = f"127.0.1.{index + 1}"
+        self.hostname = f"juju-{model.uuid[:6]}-{index}"
+        self.life = "alive"  # alive, dying, dead
+        self.in_scope = False
+        self.started = False
+        self.boot = collections.deque()
+        self.rel: Dict[str, RelPending] = {rid: RelPending() for rid in model.relations}
+        self.elected = self.lsc = self.config_changed = self.upgrade = False
+        self.update_status = False
+        self.retry: Optional[Hook] = None
+        self.failures = 0
+        self.not_before = 0
+        self.inject: List[tuple] = []
+
+    def boot_has(self, kind):
+        return any(h.kind == kind for h in self.boot)
+
+    def __repr__(self):
+        return f"<Unit {self.name} {self.life}>"
+
+
+class Model:
+    """One application of a built charm; see README.md for the API."""
+
+    def __init__(self, charm_dir, workdir, seed=0, secrets_supported=True, config=None,
+                 name="sim", juju_version=None, hook_timeout=300, venv=None):
+        self.charm = Path(charm_dir).resolve()
+        self.dir = Path(workdir).resolve() / "model"
+        self.rng = random.Random(seed)
+        self.seed = seed
+        self.name = name
+        self.uuid = str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+        self.secrets_supported = secrets_supported
+        self.juju_version = juju_version or (JUJU3 if secrets_supported else JUJU2)
+        self.hook_timeout = hook_timeout
+        self.meta = self._yaml("metadata.yaml")
+        self.app = self.meta["name"]
+        self.options = (self._yaml("config.yaml").get("options") or {})
+        self.actions = self._yaml("actions.yaml")
+        self.venv = Path(venv) if venv else ensure_charm_venv(self.charm)
+        self.relations = {}
+        for i, (ep, spec) in enumerate(sorted((self.meta.get("peers") or {}).items())):
+            self.relations[str(i)] = {"endpoint": ep, "interface": spec["interface"]}
+        self.units: Dict[str, Unit] = {}
+        self.history: List[HookRun] = []
+        self._next_index = 0
+        self._seq = 0
+        self._clock = 0
+        self.dir.mkdir(parents=True, exist_ok=True)
+        (self.dir / "logs").mkdir(exist_ok=True)
+        self.bin = self.dir / "bin"
+        self.state_path = str(self.dir / "state.json")
+        self._install_tools()
+        jujutool.write_state(self.state_path, self._initial_state(config or {}))
+
+    # ------------------------------------------------------------ setup
+
+    def _yaml(self, name):
+        path = self.charm / name
+        if not path.exists():
+            return {}
+        with open(path, encoding="utf-8") as f:
+            return yaml.safe_load(f) or {}
+
+    def _install_tools(self):
+        self.bin.mkdir(exist_ok=True)
+        script = TOOL_SCRIPT.read_text()
+        yaml_path = str(Path(yaml.__file__).resolve().parent.parent)
+        baked = {"state": self.state_path, "yaml_path": [yaml_path]}
+        script = script.replace("#!/usr/bin/env python3", f"#!{BASE_PYTHON} -IS", 1)
+        script = script.replace("\nBAKED = {}\n", f"\nBAKED = {json.dumps(baked)}\n", 1)
+        target = self.bin / "jujutool.py"
+        target.write_text(script)
+        target.chmod(0o755)
+        for tool in jujutool.TOOLS:
+            if tool.startswith("secret-") and not self.secrets_supported:
+                continue  # Juju 2.9 has no secret tools: "command not found"
+            (self.bin / tool).symlink_to("jujutool.py")
+
+    def _typed_default(self, name, spec):
+        return self._coerce(name, spec.get("default"))
+
+    def _coerce(self, name, value):
+        spec = self.options.get(name)
+        if spec is None:
+            raise KeyError(f"unknown config option {name!r}")
+        if value is None:
+            return None
+        kind = spec.get("type", "string")
+        if kind == "int":
+            return int(value)
+        if kind == "float":
+            return float(value)
+        if kind == "boolean":
+            if isinstance(value, str):
+                return value.lower() in ("true", "yes", "1")
+            return bool(value)
+        return str(value)
+
+    def _initial_state(self, config):
+        values = {k: self._typed_default(k, v) for k, v in self.options.items()}
+        for k, v in config.items():
+            values[k] = self._coerce(k, v)
+        return {
+            "app": self.app, "uuid": self.uuid, "model": self.name, "leader": None,
+            "juju_version": self.juju_version, "secrets_supported": self.secrets_supported,
+            "config": values, "leader_settings": {}, "units": {}, "views": {},
+            "relations": {rid: {"endpoint": r["endpoint"], "interface": r["interface"],
+                                "peer": True, "units": {}, "app_data": {},
+                                "app_written": False}
+                          for rid, r in self.relations.items()},
+            "bindings": sorted(set(self.meta.get("extra-bindings") or {})),
+            "secrets": {}, "contexts": {}, "app_status": None,
+        }
+
+    # ------------------------------------------------------------ state access
+
+    def _locked(self):
+        return jujutool.Locked(self.state_path)
+
+    def state(self):
+        """A copy of the whole state (committed data, secrets, contexts)."""
+        with open(self.state_path, encoding="utf-8") as f:
+            return json.load(f)
+
+    # ------------------------------------------------------------ operator actions
+
+    def deploy(self, n=1):
+        """Add n units (the first unit of the application becomes its leader)."""
+        return [self.add_unit() for _ in range(n)]
+
+    def add_unit(self):
+        unit = Unit(self, self._next_index)
+        self._next_index += 1
+        self.units[unit.name] = unit
+        shutil.copytree(self.charm, unit.charm_dir, symlinks=True,
+                        ignore=shutil.ignore_patterns("wheelhouse", "__pycache__"))
+        unit.root.mkdir(parents=True, exist_ok=True)
+        with self._locked() as L:
+            st = L.data
+            st["units"][unit.name] = {
+                "index": unit.index, "address": unit.address, "alive": True,
+                "status": {"status": "waiting", "message": "agent initialising"},
+                "ports": [], "workload_version": "", "hostname": unit.hostname}
+            st["views"][unit.name] = {rid: {"members": [], "cache": {}}
+                                      for rid in self.relations}
+            if st["leader"] is None:
+                st["leader"] = unit.name
+            L.dirty = True
+        unit.boot.append(Hook("install"))
+        for rid in sorted(self.relations):
+            unit.boot.append(Hook("relation-created", rid, remote="", departing=""))
+        unit.boot.extend([Hook("leader"), Hook("config-changed"), Hook("start")])
+        return unit.name
+
+    def remove_unit(self, name):
+        """The unit departs its relations, runs stop and remove, and is gone."""
+        unit = self.units[name]
+        if unit.life != "alive":
+            return
+        unit.life = "dying"
+        with self._locked() as L:
+            views = L.data["views"]
+            members = {rid: sorted(v["members"]) for rid, v in views[name].items()}
+            L.data["units"][name]["alive"] = False
+            L.data["units"][name]["dying"] = True
+            L.dirty = True
+        for other in self._alive():
+            for rid, rp in other.rel.items():
+                rp.changed.discard(name)
+                if rp.owed == name:
+                    rp.owed = ""
+                if name in rp.joined:
+                    rp.joined.discard(name)
+                elif name in views[other.name][rid]["members"]:
+                    rp.departed.add(name)
+        unit.boot.clear()
+        unit.retry = None
+        unit.rel = {rid: RelPending() for rid in self.relations}
+        unit.elected = unit.lsc = unit.config_changed = unit.upgrade = False
+        unit.update_status = False
+        for rid in sorted(members):
+            for member in members[rid]:
+                unit.boot.append(Hook("relation-departed", rid, remote=member, departing=name))
+        unit.boot.extend([Hook("stop"), Hook("remove")])
+
+    def set_leader(self, name):
+        """Move leadership: the new leader runs leader-elected, the old one
+        leader-settings-changed."""
+        with self._locked() as L:
+            old = L.data["leader"]
+            L.data["leader"] = name
+            L.dirty = True
+        if old == name:
+            return
+        new = self.units[name]
+        if not new.boot_has("leader"):
+            new.elected = True
+            new.lsc = False
+        if old and old in self.units and self.units[old].life != "dead":
+            o = self.units[old]
+            if not o.boot_has("leader"):
+                o.lsc = True
+                o.elected = False
+
+    def set_config(self, values):
+        """Change config options (typed by config.yaml); queues config-changed everywhere."""
+        with self._locked() as L:
+            before = dict(L.data["config"])
+            for k, v in values.items():
+                L.data["config"][k] = (self._typed_default(k, self.options[k]) if v is None
+                                       else self._coerce(k, v))
+            changed = L.data["config"] != before
+            L.dirty = True
+        if changed:
+            for u in self._alive():
+                if not u.boot_has("config-changed"):
+                    u.config_changed = True
+
+    def upgrade_charm(self, charm_dir=None):
+        """Replace every unit's charm copy (optionally with a new build); queue upgrade-charm."""
+        if charm_dir is not None:
+            self.charm = Path(charm_dir).resolve()
+            self.venv = ensure_charm_venv(self.charm)
+        for u in self._alive():
+            keep = [".unit-state.db", ".juju-persistent-config"]
+            saved = {k: (u.charm_dir / k).read_bytes() for k in keep
+                     if (u.charm_dir / k).exists()}
+            shutil.rmtree(u.charm_dir)
+            shutil.copytree(self.charm, u.charm_dir, symlinks=True,
+                            ignore=shutil.ignore_patterns("wheelhouse", "__pycache__"))
+            for k, data in saved.items():
+                (u.charm_dir / k).write_bytes(data)
+            u.upgrade = True
+
+    def tick_update_status(self, settle=True):
+        """Queue one update-status on every started unit (runs when the unit is idle)."""
+        for u in self._alive():
+            if u.started:
+                u.update_status = True
+        return self.settle() if settle else None
+
+    def fail_next(self, unit, hook=None, when="after"):
+        """Make the unit's next hook (or next hook named ``hook``) fail once.
+
+        when="after": the hook process runs to its end, then the model treats it as failed
+        (nothing transactional commits: as if the process had been killed just before exit).
+        when="before": the process is not started; the hook fails with exit 1.
+        """
+        if when not in ("after", "before"):
+            raise ValueError("when must be 'after' or 'before'")
+        self.units[unit].inject.append((hook, when))
+
+    def resolve(self, unit, retry=False):
+        """``juju resolve``: clear a unit's error; retry=True runs the failed hook again."""
+        u = self.units[unit]
+        u.failures = 0
+        u.not_before = 0
+        if not retry:
+            u.retry = None
+
+    # ------------------------------------------------------------ scheduling
+
+    def _alive(self):
+        return [u for u in self.units.values() if u.life == "alive"]
+
+    def _next(self, u: Unit) -> Optional[Hook]:
+        if u.life == "dead":
+            return None
+        if u.retry is not None:
+            return u.retry
+        if u.boot:
+            return u.boot[0]
+        if u.life != "alive" or not u.started:
+            return None
+        if u.upgrade:
+            return Hook("upgrade-charm")
+        if u.elected:
+            return Hook("leader-elected")
+        if u.lsc:
+            return Hook("leader-settings-changed")
+        if u.config_changed:
+            return Hook("config-changed")
+        for rid in sorted(u.rel):
+            rp = u.rel[rid]
+            if rp.owed:
+                return Hook("relation-changed", rid, remote=rp.owed)
+            if rp.departed:
+                return Hook("relation-departed", rid, remote=min(rp.departed))
+            if rp.app_changed:
+                return Hook("relation-changed", rid)
+            if rp.joined:
+                return Hook("relation-joined", rid, remote=min(rp.joined))
+            if rp.changed:
+                return Hook("relation-changed", rid, remote=min(rp.changed))
+        if u.update_status:
+            return Hook("update-status")
+        return None
+
+    def _consume(self, u: Unit, hook: Hook):
+        """Take the hook off the unit's to-do (before it runs; a failure re-queues it)."""
+        if u.retry is not None:
+            return
+        if u.boot and u.boot[0] == hook:
+            u.boot.popleft()
+            return
+        k = hook.kind
+        if k == "upgrade-charm":
+            u.upgrade = False
+            u.config_changed = True
+        elif k == "leader-elected":
+            u.elected = False
+        elif k == "leader-settings-changed":
+            u.lsc = False
+        elif k == "config-changed":
+            u.config_changed = False
+        elif k == "update-status":
+            u.update_status = False
+        elif hook.rid is not None:
+            rp = u.rel[hook.rid]
+            if k == "relation-changed" and not hook.remote:
+                rp.app_changed = False
+            elif k == "relation-changed":
+                if rp.owed == hook.remote:
+                    rp.owed = ""
+                rp.changed.discard(hook.remote)
+            elif k == "relation-departed":
+                rp.departed.discard(hook.remote)
+            elif k == "relation-joined":
+                rp.joined.discard(hook.remote)
+                rp.changed.discard(hook.remote)
+
+    def pending(self):
+        """{unit: next hook name} for units with work queued."""
+        out = {}
+        for u in self.units.values():
+            h = self._next(u)
+            if h is not None:
+                out[u.name] = self._hook_name(h, u)
+        return out
+
+    def settle(self, max_hooks=5000, max_failures=5):
+        """Run hooks until none is queued; returns SettleStats.
+
+        Raises HookFailed when a hook fails max_failures times in a row on a unit and
+        SettleTimeout after max_hooks hooks.
+        """
+        stats = SettleStats()
+        start = time.monotonic()
+        while True:
+            work = [(u, h) for u in self.units.values() for h in [self._next(u)] if h]
+            if not work:
+                break
+            if stats.hooks >= max_hooks:
+                raise SettleTimeout(f"not quiet after {max_hooks} hooks; pending: "
+                                    f"{self.pending()}; most run: {stats.per_hook.most_common(5)}")
+            ready = [(u, h) for u, h in work if u.not_before <= self._clock]
+            if not ready:  # only backed-off retries left: time passes
+                self._clock = min(u.not_before for u, _ in work)
+                continue
+            u, h = self.rng.choice(ready)
+            run = self._run(u, h)
+            self._clock += 1
+            stats.hooks += 1
+            stats.per_unit[u.name] += 1
+            stats.per_hook[run.hook] += 1
+            stats.order.append(f"{u.name}:{run.hook}")
+            if not run.ok:
+                stats.failures += 1
+                if u.failures >= max_failures:
+                    stats.seconds = time.monotonic() - start
+                    raise HookFailed(run, u.failures)
+        stats.seconds = time.monotonic() - start
+        return stats
+
+    # ------------------------------------------------------------ running a hook
+
+    def _hook_name(self, hook: Hook, u: Unit):
+        if hook.kind == "leader":
+            return "leader-elected" if self._leader() == u.name else "leader-settings-changed"
+        if hook.rid is not None:
+            return f"{self.relations[hook.rid]['endpoint']}-{hook.kind}"
+        return hook.kind
+
+    def _leader(self):
+        with open(self.state_path, encoding="utf-8") as f:
+            return json.load(f)["leader"]
+
+    def _env(self, u: Unit, hook_name, ctx_id, hook: Optional[Hook], action=None):
+        env = {
+            "PATH": f"{self.bin}:{self.venv}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:"
+                    "/usr/bin:/sbin:/bin",
+            "PYTHONPATH": f"{HOSTSHIM}:{SHIM}",
+            "CHARM_DIR": str(u.charm_dir), "JUJU_CHARM_DIR": str(u.charm_dir),
+            "CHARM_VENV": str(self.venv),
+            "JUJU_CONTEXT_ID": ctx_id,
+            "JUJU_AGENT_SOCKET_ADDRESS": f"@{self.dir}/agent-{u.name.replace('/', '-')}",
+            "JUJU_AGENT_SOCKET_NETWORK": "unix",
+            "JUJU_UNIT_NAME": u.name, "JUJU_MODEL_UUID": self.uuid,
+            "JUJU_MODEL_NAME": self.name, "JUJU_API_ADDRESSES": "127.0.0.1:17070",
+            "JUJU_MACHINE_ID": str(u.index), "JUJU_PRINCIPAL_UNIT": "",
+            "JUJU_AVAILABILITY_ZONE": f"zone-{u.index % 3 + 1}",
+            "JUJU_VERSION": self.juju_version, "CLOUD_API_VERSION": "",
+            "JUJU_CHARM_HTTP_PROXY": "", "JUJU_CHARM_HTTPS_PROXY": "",
+            "JUJU_CHARM_FTP_PROXY": "", "JUJU_CHARM_NO_PROXY": "127.0.0.1,localhost,::1",
+            "http_proxy": "", "https_proxy": "", "no_proxy": "127.0.0.1,localhost,::1",
+            "LANG": "C.UTF-8", "DEBIAN_FRONTEND": "noninteractive",
+            "APT_LISTCHANGES_FRONTEND": "none", "TERM": "tmux-256color", "JUJU_SLA": "unsupported",
+            "HOME": str(u.root), "SIM_UNIT_ROOT": str(u.root),
+            "SIM_HOSTNAME": u.hostname, "SIM_FQDN": f"{u.hostname}.sim",
+        }
+        if action is None:
+            env["JUJU_HOOK_NAME"] = hook_name
+            env["JUJU_DISPATCH_PATH"] = f"hooks/{hook_name}"
+        else:
+            env["JUJU_DISPATCH_PATH"] = f"actions/{action['name']}"
+            env["JUJU_ACTION_NAME"] = action["name"]
+            env["JUJU_ACTION_UUID"] = action["uuid"]
+            env["JUJU_ACTION_TAG"] = f"action-{action['uuid']}"
+        if hook is not None and hook.rid is not None:
+            env["JUJU_RELATION"] = self.relations[hook.rid]["endpoint"]
+            env["JUJU_RELATION_ID"] = f"{env['JUJU_RELATION']}:{hook.rid}"
+            env["JUJU_REMOTE_UNIT"] = hook.remote
+            env["JUJU_REMOTE_APP"] = self.app
+            if hook.kind == "relation-departed":
+                env["JUJU_DEPARTING_UNIT"] = hook.departing or hook.remote
+        return env
+
+    def _open_context(self, u: Unit, hook: Optional[Hook], hook_name, action=None):
+        self._seq += 1
+        ctx_id = f"{u.name}-{hook_name}-{self._seq}"
+        with self._locked() as L:
+            st = L.data
+            views = st["views"][u.name]
+            for view in views.values():  # the agent's relation cache: prune non-members
+                view["cache"] = {m: view["cache"].get(m) for m in view["members"]}
+            if hook is not None and hook.rid is not None and hook.remote:
+                view = views[hook.rid]
+                if hook.kind == "relation-joined" and hook.remote not in view["members"]:
+                    view["members"].append(hook.remote)
+                    view["members"].sort()
+                if hook.kind == "relation-departed":
+                    if hook.remote in view["members"]:
+                        view["members"].remove(hook.remote)
+                    view["cache"].pop(hook.remote, None)
+                elif hook.remote in view["members"]:
+                    view["cache"][hook.remote] = None  # refreshed for the changing unit
+            endpoint = self.relations[hook.rid]["endpoint"] if hook and hook.rid else None
+            st["contexts"][ctx_id] = {
+                "unit": u.name, "hook": hook_name, "rid": hook.rid if hook else None,
+                "endpoint": endpoint, "remote_unit": hook.remote if hook else "",
+                "remote_app": self.app if hook and hook.rid is not None else "",
+                "members": {rid: list(v["members"]) for rid, v in views.items()},
+                "pending": {"unit": {}, "app": {}, "ports": [], "secrets": []},
+                "log": str(u.log), "action": action,
+            }
+            L.dirty = True
+            before = {"leader_settings": dict(st["leader_settings"])}
+        return ctx_id, before
+
+    def _exec(self, u: Unit, path: Path, env, inject):
+        if inject == "before":
+            return 1, "", "ERROR hook failure injected by the model (before start)\n", 0.0
+        if not path.exists():
+            return 0, "", "", 0.0
+        t = time.monotonic()
+        try:
+            proc = subprocess.run([str(path)], cwd=str(u.charm_dir), env=env,
+                                  capture_output=True, text=True, timeout=self.hook_timeout,
+                                  check=False)
+            rc, out, err = proc.returncode, proc.stdout, proc.stderr
+        except subprocess.TimeoutExpired as e:
+            rc, out, err = -9, str(e.stdout or ""), f"{e.stderr or ''}\nhook timed out\n"
+        return rc, out, err, time.monotonic() - t
+
+    def _take_injection(self, u: Unit, hook_name):
+        for i, (name, when) in enumerate(u.inject):
+            if name is None or name == hook_name:
+                del u.inject[i]
+                return when
+        return ""
+
+    def _run(self, u: Unit, hook: Hook) -> HookRun:
+        hook_name = self._hook_name(hook, u)
+        self._consume(u, hook)
+        ctx_id, before = self._open_context(u, hook, hook_name)
+        env = self._env(u, hook_name, ctx_id, hook)
+        dispatch = u.charm_dir / "dispatch"
+        path = dispatch if dispatch.exists() else u.charm_dir / "hooks" / hook_name
+        inject = self._take_injection(u, hook_name)
+        with open(u.log, "a", encoding="utf-8") as f:
+            where = f" {env.get('JUJU_RELATION_ID')} remote={hook.remote or '-'}" \
+                if hook.rid is not None else ""
+            f.write(f"=== #{self._seq} {hook_name}{where}\n")
+        rc, out, err, secs = self._exec(u, path, env, inject)
+        ok = rc == 0 and inject != "after"
+        run = self._close(u, hook, hook_name, ctx_id, before, rc, ok, out, err, secs, inject)
+        if ok:
+            u.retry = None
+            u.failures = 0
+            if hook.kind == "install":
+                self._enter_scope(u)
+            elif hook.kind == "start":
+                u.started = True
+            elif hook.kind == "relation-joined":
+                rp = u.rel[hook.rid]
+                rp.owed = hook.remote
+            elif hook.kind == "remove":
+                self._dead(u)
+        else:
+            u.retry = hook
+            u.failures += 1
+            u.not_before = self._clock + min(2 ** u.failures, 64) * max(1, len(self._alive()))
+        return run
+
+    def _close(self, u, hook, hook_name, ctx_id, before, rc, ok, out, err, secs, inject):
+        with self._locked() as L:
+            st = L.data
+            ctx = st["contexts"].pop(ctx_id)
+            changed = jujutool.commit_context(st, ctx) if ok else None
+            L.dirty = True
+            leader = st["leader"]
+            leader_changed = st["leader_settings"] != before["leader_settings"]
+            views = st["views"]
+        if changed:
+            self._queue_changes(u, changed, leader, views)
+        if leader_changed:
+            for other in self._alive():
+                if other.name != leader and not other.boot_has("leader"):
+                    other.lsc = True
+        with open(u.log, "a", encoding="utf-8") as f:
+            for line in out.splitlines():
+                f.write(f"stdout: {line}\n")
+            for line in err.splitlines():
+                f.write(f"stderr: {line}\n")
+            note = "" if ok else (" FAILED (injected)" if inject == "after" else " FAILED")
+            f.write(f"=== exit {rc}{note} ({secs:.2f}s)\n")
+        run = HookRun(self._seq, u.name, hook_name,
+                      f"{self.relations[hook.rid]['endpoint']}:{hook.rid}"
+                      if hook is not None and hook.rid is not None else "",
+                      hook.remote if hook is not None else "", rc, ok, secs, out, err,
+                      ctx.get("calls", []), inject)
+        self.history.append(run)
+        return run
+
+    def _queue_changes(self, writer: Unit, changed, leader, views):
+        for rid in changed["unit"]:
+            for other in self._alive():
+                if other is writer:
+                    continue
+                rp = other.rel[rid]
+                if writer.name in views[other.name][rid]["members"] and rp.owed != writer.name:
+                    rp.changed.add(writer.name)
+        for rid in changed["app"]:
+            for other in self._alive():
+                if other.name != leader and other.in_scope:
+                    other.rel[rid].app_changed = True
+
+    def _enter_scope(self, u: Unit):
+        """After install the unit enters its relations' scope: peers see it join."""
+        u.in_scope = True
+        with self._locked() as L:
+            st = L.data
+            for rid, rel in st["relations"].items():
+                rel["units"][u.name] = {"private-address": u.address,
+                                        "ingress-address": u.address,
+                                        "egress-subnets": f"{u.address}/32"}
+                if rel.get("app_written") and st["leader"] != u.name:
+                    u.rel[rid].app_changed = True
+            L.dirty = True
+        for other in self._alive():
+            if other is u or not other.in_scope:
+                continue
+            for rid in self.relations:
+                other.rel[rid].joined.add(u.name)
+                u.rel[rid].joined.add(other.name)
+
+    def _dead(self, u: Unit):
+        u.life = "dead"
+        with self._locked() as L:
+            st = L.data
+            st["units"][u.name]["alive"] = False
+            was_leader = st["leader"] == u.name
+            alive = sorted((x for x in self._alive()), key=lambda x: x.index)
+            if was_leader:
+                st["leader"] = alive[0].name if alive else None
+            L.dirty = True
+        if was_leader and alive:
+            if not alive[0].boot_has("leader"):
+                alive[0].elected = True
+                alive[0].lsc = False
+
+    # ------------------------------------------------------------ actions
+
+    def run_action(self, unit, name, params=None):
+        """Run an action now on ``unit``; returns {"status", "results", "message", ...}."""
+        u = self.units[unit]
+        spec = (self.actions or {}).get(name)
+        if spec is None:
+            raise KeyError(f"no action {name!r} in actions.yaml")
+        values = {k: v.get("default") for k, v in (spec.get("params") or {}).items()
+                  if "default" in v}
+        values.update(params or {})
+        action = {"name": name, "uuid": str(uuid.UUID(int=self.rng.getrandbits(128))),
+                  "params": values, "results": {}, "failed": None, "log": []}
+        ctx_id, before = self._open_context(u, None, name, action)
+        env = self._env(u, name, ctx_id, None, action)
+        with open(u.log, "a", encoding="utf-8") as f:
+            f.write(f"=== #{self._seq} action {name} {json.dumps(values)}\n")
+        dispatch = u.charm_dir / "dispatch"
+        path = dispatch if dispatch.exists() else u.charm_dir / "actions" / name
+        rc, out, err, secs = self._exec(u, path, env, "")
+        with self._locked() as L:
+            ctx = dict(L.data["contexts"][ctx_id])
+        run = self._close(u, Hook(name), name, ctx_id, before, rc, rc == 0, out, err, secs, "")
+        result = ctx["action"]
+        status = "completed" if rc == 0 and not result["failed"] else "failed"
+        message = result["failed"] or ("" if rc == 0 else f"exit status {rc}")
+        return {"status": status, "results": result["results"], "message": message,
+                "messages": list(result["log"]), "exit_code": rc, "stdout": out,
+                "stderr": err, "run": run}
+
+    # ------------------------------------------------------------ accessors for tests
+
+    @property
+    def unit_names(self):
+        return [u.name for u in self.units.values() if u.life != "dead"]
+
+    @property
+    def leader(self):
+        return self._leader()
+
+    def unit(self, name) -> Unit:
+        return self.units[name]
+
+    def _rid(self, endpoint):
+        if endpoint is None:
+            return min(self.relations)
+        for rid, r in self.relations.items():
+            if r["endpoint"] == endpoint:
+                return rid
+        raise KeyError(endpoint)
+
+    def relation_data(self, unit, endpoint=None):
+        """Committed data of ``unit``'s bag in the peer relation (default: the first)."""
+        return dict(self.state()["relations"][self._rid(endpoint)]["units"].get(unit, {}))
+
+    def app_data(self, endpoint=None):
+        return dict(self.state()["relations"][self._rid(endpoint)]["app_data"])
+
+    def relation_list(self, unit, endpoint=None):
+        return list(self.state()["views"][unit][self._rid(endpoint)]["members"])
+
+    def leader_settings(self):
+        return dict(self.state()["leader_settings"])
+
+    def config(self):
+        return dict(self.state()["config"])
+
+    def status(self, unit):
+        return dict(self.state()["units"][unit]["status"])
+
+    def app_status(self):
+        return self.state().get("app_status")
+
+    def status_history(self, unit=None):
+        hist = self.state().get("status_history", [])
+        return [h for h in hist if unit is None or h[0] == unit]
+
+    def opened_ports(self, unit):
+        return list(self.state()["units"][unit]["ports"])
+
+    def workload_version(self, unit):
+        return self.state()["units"][unit]["workload_version"]
+
+    def secrets(self):
+        """{id: {owner, owner_id, label, revision, content (latest, decoded), revisions}}."""
+        import base64
+
+        out = {}
+        for xid, s in self.state()["secrets"].items():
+            revs = {int(r): {k: base64.b64decode(v).decode() for k, v in c.items()}
+                    for r, c in s["revisions"].items()}
+            out[xid] = dict(s, revisions=revs, content=revs.get(s["revision"], {}))
+        return out
+
+    def hook_log(self, unit):
+        return Path(self.units[unit].log).read_text(encoding="utf-8") \
+            if self.units[unit].log.exists() else ""
+
+    def logs(self):
+        return {name: self.hook_log(name) for name in self.units}
+
+    def hook_counts(self, unit=None):
+        return collections.Counter(r.hook for r in self.history
+                                   if unit is None or r.unit == unit)
+
+    def runs(self, unit=None, hook=None):
+        return [r for r in self.history if (unit is None or r.unit == unit)
+                and (hook is None or r.hook == hook)]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Iterable, List, Optional
 
 from charmhelpers.core import hookenv, unitdata
 from charms.reactive import Endpoint, clear_flag, is_flag_set, set_flag
@@ -33,6 +33,8 @@ LEGACY_CERT_SUFFIX = '_signed_certificate'  # leader's unit bag: '<unit>_signed_
 KEY_CA_BUNDLE = 'ca-bundle'          # app bag, raw PEM (newest CA first)
 KEY_CERTIFICATES = 'certificates'    # app bag, JSON {unit: certificate PEM}
 KEY_SIGNED_CSRS = 'signed-csrs'      # app bag, JSON {unit: sha256 hex of the CSR PEM}
+KEY_REJECTED_CSRS = 'rejections'     # app bag, JSON {unit: {"csr-sha256": hex, "reason": text}}
+MAX_REASON_CHARS = 200
 JUJU_ADDRESS_KEYS = ('ingress-address', 'private-address')
 
 # unitdata key: digest of the certificate we held when we last published a new CSR.
@@ -359,10 +361,57 @@ class TlsPeers(Endpoint):
 
     def pending_csrs(self) -> Dict[str, str]:
         """The part of ``get_csr_map()`` with no certificate issued from that exact CSR
-        (per the ``signed-csrs`` hashes in the app data)."""
+        (per the ``signed-csrs`` hashes in the app data). A CSR the leader refused stays
+        pending: the layer decides when to look at it again (see ``update_rejections``)."""
         signed = self.get_signed_csrs()
         return {unit: csr for unit, csr in self.get_csr_map().items()
                 if signed.get(unit) != csr_digest(csr)}
+
+    def rejected_csrs(self) -> Dict[str, Dict[str, str]]:
+        """App ``rejections``: ``{unit: {'csr-sha256': hex, 'reason': text}}``."""
+        bag = self._app_bag()
+        if bag is None:
+            return {}
+        value = self._load_json(bag.get(KEY_REJECTED_CSRS), 'app ' + KEY_REJECTED_CSRS)
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            self._warn(f'app {KEY_REJECTED_CSRS}: not a JSON object, ignored')
+            return {}
+        result = {}
+        for unit, entry in value.items():
+            clean = _rejection(entry)
+            if clean is None:
+                self._warn(f'app {KEY_REJECTED_CSRS}[{unit}]: bad entry, ignored')
+            else:
+                result[unit] = clean
+        return result
+
+    def update_rejections(self, rejections: Dict[str, Dict[str, str]],
+                          cleared: Iterable[str] = ()) -> None:
+        """Leader: record refused CSRs, ``{unit: {'csr-sha256': hex of the refused CSR,
+        'reason': short secret-free text}}`` (reasons cut to 200 characters), and drop
+        the records of the units in ``cleared``. One write, only if something changed.
+        ``set_cert(s)`` and ``remove_unit`` also drop a unit's record."""
+        bag = self._leader_app_bag('update_rejections')
+        if bag is None:
+            return
+        current = self.rejected_csrs()
+        for unit in cleared:
+            current.pop(unit, None)
+        for unit, entry in rejections.items():
+            clean = _rejection(entry)
+            if not isinstance(unit, str) or not unit or clean is None:
+                self._warn(f'update_rejections: bad entry for {unit!r} ignored')
+                continue
+            current[unit] = clean
+        self._set_json(bag, KEY_REJECTED_CSRS, current)
+
+    def get_rejection(self, unit_name: Optional[str] = None) -> Optional[Dict[str, str]]:
+        """The leader's record of a refused CSR for ``unit_name`` (default: this unit),
+        ``{'csr-sha256': ..., 'reason': ...}``, or None. Compare ``csr-sha256`` with
+        ``csr_digest(own_csr())`` to know whether it is about the current CSR."""
+        return self.rejected_csrs().get(unit_name or self.local_unit_name)
 
     # ----------------------------------------------------------------- leader side
 
@@ -411,7 +460,15 @@ class TlsPeers(Endpoint):
             self._set_raw(own, legacy_cert_key(unit_name), cert)
         self._set_json(bag, KEY_CERTIFICATES, certs)
         self._set_json(bag, KEY_SIGNED_CSRS, signed)
+        self._drop_rejections([u for u in mapping if u in certs])
         self._update_flags()
+
+    def _drop_rejections(self, units: List[str]) -> None:
+        rejected = self.rejected_csrs()
+        if any(unit in rejected for unit in units):
+            for unit in units:
+                rejected.pop(unit, None)
+            self._set_json(self._app_bag(), KEY_REJECTED_CSRS, rejected)
 
     def remove_unit(self, unit_name: str) -> None:
         """Leader: drop ``unit_name`` from ``certificates``, ``signed-csrs`` and the
@@ -425,6 +482,7 @@ class TlsPeers(Endpoint):
         signed.pop(unit_name, None)
         self._set_json(bag, KEY_CERTIFICATES, certs)
         self._set_json(bag, KEY_SIGNED_CSRS, signed)
+        self._drop_rejections([unit_name])
         self._set_raw(self._own_bag(), legacy_cert_key(unit_name), None)
         self._update_flags()
 
@@ -434,7 +492,8 @@ class TlsPeers(Endpoint):
         ``remove_unit``."""
         if self._relation() is None:
             return []
-        names = set(self.get_certificates()) | set(self.get_signed_csrs())
+        names = (set(self.get_certificates()) | set(self.get_signed_csrs())
+                 | set(self.rejected_csrs()))
         own = self._own_bag()
         names |= {key[:-len(LEGACY_CERT_SUFFIX)] for key in own.data
                   if key.endswith(LEGACY_CERT_SUFFIX) and own.data.get(key)}
@@ -566,6 +625,16 @@ def _toggle(flag: str, should_set: bool, value: Dict[str, str]) -> None:
         set_flag(flag, value)
     else:
         clear_flag(flag)
+
+
+def _rejection(entry: Any) -> Optional[Dict[str, str]]:
+    """A clean rejection record, or None if ``entry`` has not the expected shape."""
+    if not isinstance(entry, dict):
+        return None
+    digest, reason = entry.get('csr-sha256'), entry.get('reason')
+    if not isinstance(digest, str) or not digest or not isinstance(reason, str):
+        return None
+    return {'csr-sha256': digest, 'reason': reason[:MAX_REASON_CHARS]}
 
 
 def _unique(items: List[str]) -> List[str]:

@@ -297,6 +297,39 @@ def test_failed_hook_commits_nothing(tmp_path):
     assert juju.history[-1].error is not None and not juju.pending
 
 
+def test_rejections_are_recorded_and_dropped_when_signed(tmp_path):
+    juju, rid, (a0, a1) = _model(tmp_path, handlers=False, enter=False)
+    juju.enter(rid, a0)
+    juju.enter(rid, a1)
+    _endpoint_call(juju, a1, 'set_csr', fake_csr(a1))
+    _endpoint_call(juju, a0, 'set_csr', fake_csr(a0))
+    digest = __import__('hashlib').sha256(fake_csr(a1).encode()).hexdigest()
+
+    def refuse_a1_sign_a0():
+        tls = _tls()
+        tls.set_certs({a0: fake_cert(fake_csr(a0))})
+        tls.update_rejections({a1: {'csr-sha256': digest, 'reason': 'name not yours'},
+                               a0: {'reason': 'no digest: ignored'},
+                               'tls/7': {'csr-sha256': 'ab', 'reason': 'x' * 500}})
+
+    run = juju.run_hook(a0, 'update-status', call=refuse_a1_sign_a0)
+    assert [owner for _, owner, _ in run.relation_sets].count(juju.app) == 1  # one write
+    assert any('bad entry' in m for m in _warnings(run))
+    # a refused CSR stays pending (the layer decides when to look again)
+    assert juju.flag_set(a0, SIGN)
+    assert _endpoint_call(juju, a0, 'pending_csrs') == {a1: fake_csr(a1)}
+    assert _endpoint_call(juju, a1, 'get_rejection') == {'csr-sha256': digest,
+                                                         'reason': 'name not yours'}
+    assert len(_endpoint_call(juju, a0, 'get_rejection', 'tls/7')['reason']) == 200
+    assert _endpoint_call(juju, a0, 'departed_units') == ['tls/7']
+    _endpoint_call(juju, a0, 'update_rejections', {}, ['tls/7'])
+    assert sorted(_endpoint_call(juju, a0, 'rejected_csrs')) == [a1]
+    _endpoint_call(juju, a0, 'set_cert', a1, fake_cert(fake_csr(a1)))
+    assert 'rejections' not in juju.app_bag(rid)
+    assert not juju.flag_set(a0, SIGN)
+    assert _endpoint_call(juju, a1, 'get_rejection') is None
+
+
 # ---------------------------------------------------------------- claims and maps
 
 

@@ -46,7 +46,11 @@ API (all unit names are strings like ``tls/0``):
   would run), ``remove_relation(rid)`` (departed and broken hooks, then gone),
   ``set_config(unit, **values)``.
 - Hooks: ``run_hook(unit, hook, rid=None, remote_unit=None, departing_unit=None,
-  check=True)`` returns a ``HookRun`` and raises the hook's exception when ``check``;
+  check=True, call=None)`` returns a ``HookRun`` and raises the hook's exception when
+  ``check``; ``call`` runs after dispatch and before the atexit flush, like one more
+  handler (``HookRun.result`` is its return value), e.g.
+  ``juju.run_hook(u, 'update-status', call=lambda: endpoint_from_name('certificates')
+  .pending_csrs()).result``;
   ``settle(max_hooks=200)`` runs queued relation-changed events until none are left;
   ``hook_context(unit, hook, ...)`` is a context manager giving the same environment to
   arbitrary code (e.g. an action body; ``action_params=`` fills action-get).

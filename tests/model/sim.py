@@ -7,6 +7,7 @@ through one locked JSON state file; a seeded scheduler runs one hook at a time, 
 at random among those with work, so orders vary by seed and are reproducible.
 """
 import collections
+import contextlib
 import json
 import os
 import random
@@ -133,7 +134,7 @@ class Model:
     """One application of a built charm; see README.md for the API."""
 
     def __init__(self, charm_dir, workdir, seed=0, secrets_supported=True, config=None,
-                 name="sim", juju_version=None, hook_timeout=300, venv=None):
+                 name="sim", juju_version=None, hook_timeout=300, venv=None, fast_log=True):
         self.charm = Path(charm_dir).resolve()
         self.dir = Path(workdir).resolve() / "model"
         self.rng = random.Random(seed)
@@ -143,6 +144,7 @@ class Model:
         self.secrets_supported = secrets_supported
         self.juju_version = juju_version or (JUJU3 if secrets_supported else JUJU2)
         self.hook_timeout = hook_timeout
+        self.fast_log = fast_log
         self.meta = self._yaml("metadata.yaml")
         self.app = self.meta["name"]
         self.options = (self._yaml("config.yaml").get("options") or {})
@@ -185,7 +187,14 @@ class Model:
         for tool in jujutool.TOOLS:
             if tool.startswith("secret-") and not self.secrets_supported:
                 continue  # Juju 2.9 has no secret tools: "command not found"
+            if tool == "juju-log" and self.fast_log:
+                continue
             (self.bin / tool).symlink_to("jujutool.py")
+        if self.fast_log:
+            text = (TOOL_SCRIPT.parent / "juju-log.sh").read_text()
+            text = text.replace("@LOGDIR@", str(self.dir / "logs")).replace("@TOOL@", str(target))
+            (self.bin / "juju-log").write_text(text)
+            (self.bin / "juju-log").chmod(0o755)
 
     def _typed_default(self, name, spec):
         return self._coerce(name, spec.get("default"))
@@ -699,6 +708,40 @@ class Model:
             if not alive[0].boot_has("leader"):
                 alive[0].elected = True
                 alive[0].lsc = False
+
+    # ------------------------------------------------------------ direct tool use (tests)
+
+    @contextlib.contextmanager
+    def hook_context(self, unit, hook="update-status", relation=None, remote="", commit=True):
+        """Run hook tools by hand as ``unit`` inside a hook context, without a hook process.
+
+        Yields ``tool(*argv, input=None) -> CompletedProcess`` (text). On leaving, the context
+        commits (commit=True, as a hook exiting 0) or is discarded (as a failed hook), and the
+        resulting relation-changed / leader-settings-changed are queued like after a hook.
+        ``relation`` is an endpoint name or relation id for a relation hook context.
+        """
+        u = self.units[unit]
+        rid = None
+        if relation is not None:
+            rid = str(relation) if str(relation) in self.relations else self._rid(relation)
+        kind = hook
+        if rid is not None and not hook.startswith("relation-"):
+            kind = "relation-changed"
+        h = Hook(kind, rid, remote=remote)
+        name = self._hook_name(h, u)
+        ctx_id, before = self._open_context(u, h, name)
+        env = self._env(u, name, ctx_id, h)
+
+        def tool(*argv, input=None):
+            return subprocess.run([str(a) for a in argv], env=env, cwd=str(u.charm_dir),
+                                  input=input, capture_output=True, text=True, check=False)
+
+        ok = False
+        try:
+            yield tool
+            ok = commit
+        finally:
+            self._close(u, h, name, ctx_id, before, 0 if ok else 1, ok, "", "", 0.0, "")
 
     # ------------------------------------------------------------ actions
 

@@ -697,11 +697,15 @@ def t_action_log(st, ctx, argv):
 # ---------------------------------------------------------------- secrets
 
 def parse_secret_ref(text):
+    """secret:<xid>, secret://<model-uuid>/<xid> or a bare xid; else exit 2 (as Juju)."""
+    xid = text
     if text.startswith("secret://"):
-        return text.rsplit("/", 1)[-1]
-    if text.startswith("secret:"):
-        return text[len("secret:"):]
-    return text
+        xid = text.rsplit("/", 1)[-1]
+    elif text.startswith("secret:"):
+        xid = text[len("secret:"):]
+    if not re.fullmatch(r"[0-9a-v]{20}", xid):
+        raise usage_error(f'secret URI "{text}" not valid')
+    return xid
 
 
 def secrets_view(st, ctx):

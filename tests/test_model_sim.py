@@ -1,0 +1,326 @@
+"""The model simulator's tools and rules, with a tiny shell-script charm (no build, fast).
+
+The fake charm's ``dispatch`` logs every hook to ``$SIM_UNIT_ROOT/hooks.log`` and then sources
+``on-hook`` from its charm dir, so each test can script what its units do.
+"""
+import json
+import re
+import subprocess
+
+import pytest
+from model import HookFailed, Model
+
+META = """\
+name: fake
+summary: fake
+description: fake
+peers:
+  ring:
+    interface: fake-ring
+"""
+CONFIG = """\
+options:
+  name: {type: string, default: x, description: d}
+  size: {type: int, default: 3, description: d}
+  ratio: {type: float, default: 0.5, description: d}
+  flag: {type: boolean, default: false, description: d}
+  nothing: {type: string, description: d}
+"""
+DISPATCH = """#!/bin/sh
+h=${JUJU_DISPATCH_PATH#hooks/}
+echo "$h ${JUJU_REMOTE_UNIT:--} ${JUJU_DEPARTING_UNIT:--}" >> "$SIM_UNIT_ROOT/hooks.log"
+if [ -f "$CHARM_DIR/on-hook" ]; then . "$CHARM_DIR/on-hook"; fi
+true
+"""
+
+
+def make_charm(path, on_hook=""):
+    path.mkdir()
+    (path / "metadata.yaml").write_text(META)
+    (path / "config.yaml").write_text(CONFIG)
+    (path / "dispatch").write_text(DISPATCH)
+    (path / "dispatch").chmod(0o755)
+    (path / "on-hook").write_text(on_hook)
+    (path / "actions.yaml").write_text("do:\n  params:\n    x: {type: string, default: y}\n")
+    return path
+
+
+@pytest.fixture
+def model(tmp_path):
+    def make(on_hook="", units=0, seed=0, settle=True, **kw):
+        m = Model(make_charm(tmp_path / "charm", on_hook), tmp_path, seed=seed, **kw)
+        if units:
+            m.deploy(units)
+            if settle:
+                m.settle()
+        return m
+    return make
+
+
+def hooks_seen(m, unit):
+    path = m.unit(unit).root / "hooks.log"
+    return path.read_text().splitlines() if path.exists() else []
+
+
+# ------------------------------------------------------------------ tool formats and exit codes
+
+def test_formats_of_leadership_config_addresses(model):
+    m = model(units=2)
+    with m.hook_context("fake/0") as tool:
+        assert tool("is-leader", "--format=json").stdout == "true\n"
+        assert tool("is-leader").stdout == "True\n"
+        cfg = json.loads(tool("config-get", "--all", "--format=json").stdout)
+        assert cfg == {"name": "x", "size": 3, "ratio": 0.5, "flag": False, "nothing": None}
+        assert "nothing" not in json.loads(tool("config-get", "--format=json").stdout)
+        assert tool("config-get", "size", "--format", "json").stdout == "3\n"
+        assert tool("unit-get", "--format=json", "private-address").stdout == '"127.0.1.1"\n'
+        assert tool("relation-ids", "--format=json", "ring").stdout == '["ring:0"]\n'
+        assert tool("relation-ids", "--format=json", "nope").stdout == "[]\n"
+        assert tool("relation-list", "--format=json", "-r", "ring:0").stdout == '["fake/1"]\n'
+        net = json.loads(tool("network-get", "ring", "--format=json").stdout)
+        assert net["ingress-addresses"] == ["127.0.1.1"]
+        assert "macaddress" in tool("network-get", "ring", "--format", "yaml").stdout
+        assert tool("network-get", "--primary-address", "ring").stdout == "127.0.1.1\n"
+        assert tool("leader-get", "--format=json", "-").stdout == "{}\n"
+        assert tool("leader-get", "--format=json", "k").stdout == "null\n"
+        assert tool("jujud", "version").stdout.startswith("3.")
+    with m.hook_context("fake/1") as tool:
+        assert tool("is-leader", "--format=json").stdout == "false\n"
+
+
+def test_go_json_escapes_and_sorted_keys(model):
+    m = model(units=1)
+    with m.hook_context("fake/0", relation="ring") as tool:
+        assert tool("relation-set", "b=<x&y>", "a=1").returncode == 0
+        out = tool("relation-get", "--format=json", "-", "fake/0").stdout
+    assert out.startswith('{"a":"1","b":"\\u003cx\\u0026y\\u003e"')
+
+
+def test_usage_errors_exit_2_and_run_errors_exit_1(model):
+    m = model(units=2)
+    with m.hook_context("fake/1") as tool:
+        bad = tool("relation-get", "--bogus")
+        assert bad.returncode == 2
+        assert bad.stderr == "ERROR option provided but not defined: --bogus\n"
+        assert tool("relation-get", "--format=json", "-", "fake/0").returncode == 2  # no -r
+        r = tool("relation-get", "-r", "ring:99", "-", "fake/0")
+        assert r.returncode == 2 and "unknown relation id" in r.stderr
+        assert tool("relation-get", "-r", "ring:x", "-", "fake/0").returncode == 2
+        assert tool("unit-get", "bogus").returncode == 2
+        assert tool("status-set", "happy").returncode == 2
+        r = tool("relation-set", "--app", "-r", "0", "k=v")
+        assert (r.returncode, r.stderr) == (1, "ERROR cannot write relation settings\n")
+        r = tool("leader-set", "k=v")
+        assert r.returncode == 1 and "not the leader" in r.stderr
+        assert tool("action-get").returncode == 1
+        assert tool("relation-get", "-r", "0", "-", "other/0").returncode == 1
+        helped = tool("relation-set", "--help")
+        assert helped.returncode == 0 and "--file" in helped.stdout
+    r = subprocess.run([str(m.bin / "jujutool.py"), "frobnicate"], capture_output=True, text=True)
+    assert r.returncode == 2 and "unknown hook tool" in r.stderr
+
+
+def test_relation_set_file_yaml_and_deletes(model, tmp_path):
+    m = model(units=1)
+    f = tmp_path / "s.yaml"
+    f.write_text("a: |\n  line1\n  line2\nb: '2'\nc: null\n")
+    with m.hook_context("fake/0", relation="ring") as tool:
+        assert tool("relation-set", "c=3", "d=4").returncode == 0
+        assert tool("relation-set", "--file", str(f), "d=").returncode == 0
+        bag = json.loads(tool("relation-get", "--format=json", "-", "fake/0").stdout)
+    assert bag["a"] == "line1\nline2\n" and bag["b"] == "2"
+    assert "c" not in bag and "d" not in bag
+    assert bag["private-address"] == "127.0.1.1" and bag["egress-subnets"] == "127.0.1.1/32"
+    assert m.relation_data("fake/0")["a"] == "line1\nline2\n"
+
+
+# ------------------------------------------------------------------ commit rules
+
+def test_writes_commit_only_on_exit_0_but_leader_set_and_status_are_immediate(model):
+    m = model(units=2)
+    with m.hook_context("fake/0", commit=False) as tool:
+        assert tool("relation-set", "-r", "0", "k=v").returncode == 0
+        assert tool("relation-set", "--app", "-r", "0", "a=b").returncode == 0
+        assert tool("leader-set", "l=1").returncode == 0
+        assert tool("status-set", "active", "hi").returncode == 0
+        assert tool("open-port", "443/tcp").returncode == 0
+        # within the hook: own bag and the leader's app bag show the pending writes
+        assert tool("relation-get", "-r", "0", "k", "fake/0").stdout == "v\n"
+        assert tool("relation-get", "--app", "-r", "0", "a", "fake").stdout == "b\n"
+    assert "k" not in m.relation_data("fake/0") and m.app_data() == {}
+    assert m.opened_ports("fake/0") == []
+    assert m.leader_settings() == {"l": "1"}
+    assert m.status("fake/0") == {"status": "active", "message": "hi"}
+    assert m.pending() == {"fake/1": "leader-settings-changed"}
+
+
+def test_two_writes_before_the_peer_looks_make_one_changed_with_the_latest(model):
+    m = model(on_hook='[ "$h" = ring-relation-changed ] && '
+                      'relation-get - "$JUJU_REMOTE_UNIT" >> "$SIM_UNIT_ROOT/seen"\n', units=2)
+    before = hooks_seen(m, "fake/0")
+    for value in ("1", "2"):
+        with m.hook_context("fake/1", relation="ring") as tool:
+            tool("relation-set", f"v={value}")
+    with m.hook_context("fake/1", relation="ring") as tool:
+        tool("relation-set", "v=2")  # no change: nothing queued
+    m.settle()
+    new = hooks_seen(m, "fake/0")[len(before):]
+    assert new == ["ring-relation-changed fake/1 -"]
+    assert "v: \"2\"" in (m.unit("fake/0").root / "seen").read_text()
+
+
+def test_app_data_change_wakes_only_non_leaders(model):
+    m = model(units=3)
+    with m.hook_context("fake/0", relation="ring") as tool:
+        assert tool("relation-set", "--app", "x=1").returncode == 0
+    assert m.pending() == {"fake/1": "ring-relation-changed", "fake/2": "ring-relation-changed"}
+    m.settle()
+    assert hooks_seen(m, "fake/1")[-1] == "ring-relation-changed - -"
+    with m.hook_context("fake/1", relation="ring") as tool:  # peers may read the app bag
+        assert tool("relation-get", "--app", "x", "fake").stdout == "1\n"
+
+
+def test_remote_bags_are_a_cached_snapshot_until_a_hook_for_that_unit(model):
+    m = model(units=3)
+    with m.hook_context("fake/0", relation="ring", remote="fake/1") as tool:
+        assert tool("relation-get", "v", "fake/2").stdout == ""  # cached: unset
+    with m.hook_context("fake/2", relation="ring") as tool:
+        tool("relation-set", "v=new")
+    with m.hook_context("fake/0", relation="ring", remote="fake/1") as tool:
+        assert tool("relation-get", "v", "fake/2").stdout == ""  # still the old snapshot
+    m.settle()  # fake/0 runs ring-relation-changed for fake/2: cache refreshed
+    with m.hook_context("fake/0", relation="ring", remote="fake/1") as tool:
+        assert tool("relation-get", "v", "fake/2").stdout == "new\n"
+
+
+# ------------------------------------------------------------------ hook order and lifecycle
+
+def test_new_unit_hook_order(model):
+    m = model(units=2)
+    assert hooks_seen(m, "fake/0")[:5] == [
+        "install - -", "ring-relation-created - -", "leader-elected - -",
+        "config-changed - -", "start - -"]
+    assert hooks_seen(m, "fake/1")[2] == "leader-settings-changed - -"
+    joined = hooks_seen(m, "fake/0").index("ring-relation-joined fake/1 -")
+    assert hooks_seen(m, "fake/0")[joined + 1] == "ring-relation-changed fake/1 -"
+
+
+def test_same_seed_same_order_and_seeds_vary(model, tmp_path):
+    orders = []
+    for seed in (1, 1, 2, 3):
+        m = Model(make_charm(tmp_path / f"c{len(orders)}"), tmp_path / f"m{len(orders)}",
+                  seed=seed)
+        m.deploy(3)
+        orders.append(m.settle().order)
+    assert orders[0] == orders[1]
+    assert len({tuple(o) for o in orders}) >= 2
+
+
+def test_remove_unit_departs_everywhere_and_its_bag_stays_readable(model):
+    m = model(units=3)
+    with m.hook_context("fake/2", relation="ring") as tool:
+        tool("relation-set", "bye=1")
+    m.settle()
+    m.remove_unit("fake/2")
+    m.settle()
+    assert hooks_seen(m, "fake/0")[-1] == "ring-relation-departed fake/2 fake/2"
+    own = hooks_seen(m, "fake/2")
+    assert sorted(own[-4:-2]) == ["ring-relation-departed fake/0 fake/2",
+                                  "ring-relation-departed fake/1 fake/2"]
+    assert own[-2:] == ["stop - -", "remove - -"]
+    assert m.unit_names == ["fake/0", "fake/1"]
+    with m.hook_context("fake/0", relation="ring") as tool:
+        assert tool("relation-list", "--format=json").stdout == '["fake/1"]\n'
+        assert tool("relation-get", "bye", "fake/2").stdout == "1\n"
+
+
+def test_leadership_moves(model):
+    m = model(units=3)
+    m.set_leader("fake/2")
+    m.settle()
+    assert hooks_seen(m, "fake/2")[-1] == "leader-elected - -"
+    assert hooks_seen(m, "fake/0")[-1] == "leader-settings-changed - -"
+    with m.hook_context("fake/2") as tool:
+        assert tool("leader-set", "who=2").returncode == 0
+    m.settle()
+    assert hooks_seen(m, "fake/0")[-1] == "leader-settings-changed - -"
+    m.remove_unit("fake/2")
+    m.settle()
+    assert m.leader == "fake/0" and hooks_seen(m, "fake/0")[-1] == "leader-elected - -"
+
+
+def test_config_change_and_update_status(model):
+    m = model(units=2)
+    m.set_config({"size": "7"})
+    stats = m.settle()
+    assert stats.per_hook == {"config-changed": 2}
+    assert m.config()["size"] == 7
+    assert m.tick_update_status().per_hook == {"update-status": 2}
+
+
+def test_failed_hook_is_retried_and_nothing_commits(model):
+    m = model(on_hook='[ "$h" = start ] && relation-set -r ring:0 started=yes\n', units=0)
+    m.deploy(1)
+    m.fail_next("fake/0", "start")
+    stats = m.settle()
+    assert stats.failures == 1 and stats.per_hook["start"] == 2
+    runs = m.runs("fake/0", "start")
+    assert [r.ok for r in runs] == [False, True] and runs[0].injected == "after"
+    assert m.relation_data("fake/0")["started"] == "yes"
+
+
+def test_too_many_failures_raise_with_stderr(model):
+    m = model(on_hook='[ "$h" = install ] && { echo boom >&2; exit 3; }\n', units=0)
+    m.deploy(1)
+    with pytest.raises(HookFailed, match="boom") as err:
+        m.settle(max_failures=3)
+    assert err.value.run.rc == 3 and err.value.failures == 3
+
+
+def test_actions(model):
+    m = model(on_hook="", units=1)
+    actions = m.unit("fake/0").charm_dir / "actions"
+    actions.mkdir()
+    (actions / "do").write_text("#!/bin/sh\nx=$(action-get x)\naction-set out.x=$x\n"
+                                "action-log working\n")
+    (actions / "do").chmod(0o755)
+    (m.unit("fake/0").charm_dir / "dispatch").rename(m.unit("fake/0").charm_dir / "off")
+    result = m.run_action("fake/0", "do", {"x": "z"})
+    assert result["status"] == "completed", result["stderr"]
+    assert result["results"] == {"out": {"x": "z"}} and result["messages"] == ["working"]
+
+
+# ------------------------------------------------------------------ secrets
+
+def test_secrets_exist_only_after_success_and_follow_leadership(model):
+    m = model(units=2)
+    with m.hook_context("fake/0", commit=False) as tool:
+        uri = tool("secret-add", "--label", "ca", "key=v1").stdout.strip()
+        assert re.fullmatch(r"secret:[0-9a-v]{20}", uri)
+        assert tool("secret-get", "--label", "ca", "--format=json").stdout == '{"key":"v1"}\n'
+        assert tool("secret-get", "--label", "ca", "key").returncode == 2  # not a URI
+        info = json.loads(tool("secret-info-get", uri, "--format=json").stdout)
+        assert list(info.values())[0]["label"] == "ca"
+    assert m.secrets() == {}
+    with m.hook_context("fake/0") as tool:
+        uri = tool("secret-add", "--label", "ca", "key=v1").stdout.strip()
+        assert tool("secret-add", "bad_key=1").returncode == 2
+    (xid, secret), = m.secrets().items()
+    assert uri == "secret:" + xid and secret["content"] == {"key": "v1"}
+    with m.hook_context("fake/1") as tool:
+        assert tool("secret-add", "key=v").returncode == 1  # app-owned needs leadership
+        assert tool("secret-get", uri, "key").stdout == "v1\n"
+        assert tool("secret-info-get", uri).returncode == 1
+        assert tool("secret-ids", "--format=json").stdout == "null\n"
+    with m.hook_context("fake/0") as tool:
+        tool("secret-set", uri, "key=v2")
+        assert tool("secret-ids", "--format=json").stdout == f'["{xid}"]\n'
+    assert m.secrets()[xid]["revision"] == 2
+
+
+def test_juju_29_has_no_secret_tools(model):
+    m = model(units=1, secrets_supported=False)
+    with m.hook_context("fake/0") as tool:
+        assert tool("sh", "-c", "secret-add key=v").returncode == 127
+        assert tool("sh", "-c", "echo $JUJU_VERSION").stdout.startswith("2.9.")
+        assert tool("jujud", "version").stdout.startswith("2.9.")

@@ -15,7 +15,7 @@ import json
 import os
 import subprocess
 import tempfile
-from typing import NamedTuple, Optional
+from typing import List, NamedTuple, Optional
 
 SECRET_LABEL = "layer-tls-ca"  # noqa: S105 - a label, not a secret
 SECRET_CERT_FIELD = "certificate"  # noqa: S105
@@ -46,14 +46,18 @@ def secrets_supported(juju_version: Optional[str] = None) -> bool:
         return False
 
 
+def run_tool(argv: List[str]) -> subprocess.CompletedProcess:
+    """Run a hook tool (the one seam tests replace: charmhelpers has no secret wrappers)."""
+    return subprocess.run(argv, capture_output=True, text=True, timeout=120)
+
+
 def _first_line(text: str) -> str:
     return (text.strip().splitlines() or [""])[0][:200]
 
 
 def _load_from_secret() -> Optional[CAMaterial]:
     try:
-        done = subprocess.run(["secret-get", "--label", SECRET_LABEL, "--format=json"],
-                              capture_output=True, text=True, timeout=120)
+        done = run_tool(["secret-get", "--label", SECRET_LABEL, "--format=json"])
     except (OSError, subprocess.SubprocessError) as exc:
         raise CAUnavailable(f"secret-get failed to run: {type(exc).__name__}") from None
     if done.returncode != 0:
@@ -73,10 +77,9 @@ def _store_in_secret(material: CAMaterial) -> None:
         json.dump({SECRET_CERT_FIELD: material.certificate_pem,
                    SECRET_KEY_FIELD: material.private_key_pem}, handle)  # JSON is YAML
         handle.flush()
-        done = subprocess.run(
+        done = run_tool(
             ["secret-add", "--owner", "application", "--label", SECRET_LABEL,
-             "--description", "layer:tls certificate authority", "--file", handle.name],
-            capture_output=True, text=True, timeout=120)
+             "--description", "layer:tls certificate authority", "--file", handle.name])
     if done.returncode != 0:
         raise CAUnavailable(f"cannot store the CA secret: {_first_line(done.stderr)}")
 

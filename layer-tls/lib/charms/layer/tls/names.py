@@ -1,15 +1,14 @@
 """The names a unit puts in its CSR: its addresses, host names and the extra SANs.
 
 Addresses come from ``network-get`` on the peer endpoint (ingress and bind addresses) and
-``unit-get private-address``; host names from the machine; extra SANs from the legacy
-unitdata ``extra_sans`` list (per unit) and the ``tls_extra_sans`` config (application-wide).
+``unit-get private-address`` (through charmhelpers); host names from the machine; extra
+SANs from the legacy unitdata ``extra_sans`` list (per unit) and the ``tls_extra_sans``
+config (application-wide).
 The result is sorted and deduplicated so that the order never causes a reissue.
 """
 from __future__ import annotations
 
-import json
 import socket
-import subprocess
 from typing import Iterable, List, NamedTuple
 
 from .policy import is_valid_dns_name
@@ -28,23 +27,17 @@ class UnitNames(NamedTuple):
         return {"dns": self.dns_names, "ips": self.ip_addresses}
 
 
-def _tool_json(*argv: str):
-    try:
-        done = subprocess.run(list(argv), capture_output=True, text=True, timeout=60)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    if done.returncode != 0:
-        return None
-    try:
-        return json.loads(done.stdout)
-    except ValueError:
-        return None
-
-
 def network_addresses(endpoint: str) -> List[str]:
     """Ingress and bind addresses of ``endpoint`` plus the unit's private address."""
+    from charmhelpers.core import hookenv
+
     found: List[str] = []
-    info = _tool_json("network-get", endpoint, "--format=json") or {}
+    try:
+        info = hookenv.network_get(endpoint) or {}
+    except Exception as exc:  # noqa: BLE001 - NotImplementedError, CalledProcessError...
+        hookenv.log(f"layer:tls: network-get {endpoint} failed ({type(exc).__name__})",
+                    hookenv.WARNING)
+        info = {}
     if isinstance(info, dict):
         found += [a for a in info.get("ingress-addresses") or [] if isinstance(a, str)]
         for binding in info.get("bind-addresses") or []:
@@ -52,8 +45,8 @@ def network_addresses(endpoint: str) -> List[str]:
                 value = (address or {}).get("value")
                 if isinstance(value, str):
                     found.append(value)
-    private = _tool_json("unit-get", "--format=json", "private-address")
-    if isinstance(private, str):
+    private = hookenv.unit_private_ip()
+    if isinstance(private, str) and private:
         found.append(private)
     return found
 

@@ -1,0 +1,354 @@
+"""layer:tls handlers on the real charms.reactive with the in-memory Juju of
+reactive_harness, plus an in-memory secret store that commits only when a hook succeeds."""
+import json
+import os
+import pathlib
+import stat
+import subprocess
+
+import pytest
+import yaml
+from charms.layer.tls import ca_store, pki, storage
+from reactive_harness import FakeJuju
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+LAYER_TLS = ROOT / "layer-tls"
+PRIVATE_KEY_MARK = "PRIVATE KEY-----"
+
+
+class FakeSecrets:
+    """secret-add / secret-get --label as Juju 3 does them: created at hook success."""
+
+    def __init__(self):
+        self.committed = {}
+        self.pending = {}
+        self.unreadable = None  # a stderr line: every secret-get fails with it
+        self.calls = []
+
+    def run(self, argv):
+        self.calls.append(argv[0])
+        if argv[0] == "secret-get":
+            label = argv[argv.index("--label") + 1]
+            if self.unreadable:
+                return subprocess.CompletedProcess(argv, 1, "", self.unreadable)
+            content = self.pending.get(label) or self.committed.get(label)
+            if content is None:
+                return subprocess.CompletedProcess(argv, 1, "", f'ERROR secret "{label}" not found')
+            return subprocess.CompletedProcess(argv, 0, json.dumps(content), "")
+        if argv[0] == "secret-add":
+            label = argv[argv.index("--label") + 1]
+            with open(argv[argv.index("--file") + 1]) as handle:
+                self.pending[label] = yaml.safe_load(handle)
+            return subprocess.CompletedProcess(argv, 0, "secret:d0a1b2c3d4e5f6g7h8i9\n", "")
+        raise AssertionError(f"unexpected hook tool {argv}")
+
+
+class TlsJuju(FakeJuju):
+    """FakeJuju with the layer built in, secrets, and unit addresses 10.0.0.x."""
+
+    def __init__(self, tmp_path, secrets, options=None, **kw):
+        overlay = pathlib.Path(tmp_path) / "overlay-layer"
+        overlay.mkdir()
+        opts = {"certificate_path": "tls/server.crt", "key_path": "tls/server.key",
+                "ca_path": "tls/ca.crt", "system_ca_dir": "trust",
+                "system_ca_update_command": ""}
+        opts.update(options or {})
+        (overlay / "layer.yaml").write_text(yaml.safe_dump({"options": {"tls": opts}}))
+        super().__init__(tmp_path / "model", layers=[overlay, LAYER_TLS],
+                         fresh_modules=("charms.layer.options",), **kw)
+        self.secrets = secrets
+
+    def _new_process(self, u):
+        super()._new_process(u)
+        self.secrets.pending = {}
+        from charms.layer import options
+
+        options._CACHE.clear()
+
+    def _commit(self, ctx):
+        super()._commit(ctx)
+        self.secrets.committed.update(self.secrets.pending)
+        self.secrets.pending = {}
+
+
+@pytest.fixture
+def secrets(monkeypatch):
+    fake = FakeSecrets()
+    monkeypatch.setattr(ca_store, "run_tool", fake.run)
+    return fake
+
+
+@pytest.fixture
+def hostnames(monkeypatch):
+    """Each unit its own host name (the tests run every unit in one process)."""
+    from charms.layer.tls import names
+
+    monkeypatch.setattr(names, "host_names", lambda: [
+        "host-" + os.environ["JUJU_UNIT_NAME"].replace("/", "-")])
+
+
+def deploy(tmp_path, secrets, units=3, **kw):
+    juju = TlsJuju(tmp_path, secrets, **kw)
+    names = [juju.add_unit() for _ in range(units)]
+    juju.set_leader(names[0])
+    rid = juju.add_peer_relation()
+    for unit in names:
+        juju.run_hook(unit, "install")
+        juju.enter(rid, unit)
+        juju.run_hook(unit, "leader-elected" if unit == names[0] else "leader-settings-changed")
+        juju.run_hook(unit, "config-changed")
+        juju.run_hook(unit, "start")
+    juju.settle()
+    return juju, rid, names
+
+
+def installed(juju, unit):
+    kv = juju.kv(unit)
+    return kv.get(storage.INSTALLED_CERT), kv.get(storage.INSTALLED_BUNDLE)
+
+
+def assert_unit_has_valid_certificate(juju, unit):
+    cert_pem, bundle_pem = installed(juju, unit)
+    assert cert_pem and bundle_pem, f"{unit} has no certificate"
+    cert = pki.load_certificate(cert_pem)
+    host = "host-" + unit.replace("/", "-")
+    pki.verify_certificate(cert, pki.load_certificates(bundle_pem), dns_name=host)
+    pki.verify_certificate(cert, pki.load_certificates(bundle_pem), purpose="client")
+    key = pki.load_private_key(juju.kv(unit).get(storage.INSTALLED_KEY))
+    assert pki.certificate_matches_key(cert, key)
+    return cert
+
+
+def charm_file(juju, unit, relative):
+    return juju.units[unit].charm_dir / relative
+
+
+def all_published_text(juju, rid):
+    rel = juju.relations[rid]
+    return json.dumps([rel.unit_bags, rel.app_bags, juju.leader_settings])
+
+
+def test_three_units_get_certificates_from_one_ca(tmp_path, secrets, hostnames):
+    juju, rid, units = deploy(tmp_path, secrets)
+    certs = [assert_unit_has_valid_certificate(juju, u) for u in units]
+    assert len({c.issuer for c in certs}) == 1
+    assert len({c.serial_number for c in certs}) == 3
+    for unit in units:
+        for flag in ("tls.ca.available", "tls.certificate.available",
+                     "tls.certificate.changed", "certificate authority available",
+                     "tls.certificate.authority available", "tls.server.certificate available",
+                     "tls.client.certificate available", "client certificate available",
+                     "signed certificate available"):
+            assert juju.flag_set(unit, flag), (unit, flag)
+        state, message = juju.status(unit)
+        assert state == "active" and message.startswith("certificate valid until 20")
+    assert list(secrets.committed) == [ca_store.SECRET_LABEL]
+    ca_pem = secrets.committed[ca_store.SECRET_LABEL]["certificate"]
+    assert juju.leader_settings[ca_store.LEGACY_CA_SETTING] == ca_pem
+    assert juju.app_bag(rid)["ca-bundle"] == ca_pem
+
+
+def test_legacy_unitdata_keys_and_files(tmp_path, secrets, hostnames):
+    juju, rid, units = deploy(tmp_path, secrets, units=2)
+    unit = units[1]
+    kv = juju.kv(unit)
+    cert_pem = kv.get(storage.INSTALLED_CERT)
+    assert kv.get("tls.server.certificate") == cert_pem
+    assert kv.get("tls.client.certificate") == cert_pem
+    assert kv.get(f"{unit}_signed_certificate") == cert_pem
+    key_file = charm_file(juju, unit, "tls/server.key")
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert key_file.read_text() == kv.get(storage.INSTALLED_KEY)
+    assert charm_file(juju, unit, "tls/server.crt").read_text() == cert_pem
+    bundle = charm_file(juju, unit, "tls/ca.crt").read_text()
+    assert bundle == charm_file(juju, unit, "trust/tls.crt").read_text()
+
+
+def test_no_private_key_leaves_the_unit(tmp_path, secrets, hostnames):
+    juju, rid, units = deploy(tmp_path, secrets)
+    assert PRIVATE_KEY_MARK not in all_published_text(juju, rid)
+    for unit in units:
+        assert PRIVATE_KEY_MARK not in json.dumps(juju.logs(unit))
+        assert PRIVATE_KEY_MARK not in json.dumps(juju.status(unit))
+
+
+def test_a_single_unit_signs_its_own_certificate(tmp_path, secrets, hostnames):
+    juju, rid, units = deploy(tmp_path, secrets, units=1)
+    assert_unit_has_valid_certificate(juju, units[0])
+
+
+def test_a_quiet_hook_writes_nothing_and_loads_no_key(tmp_path, secrets, hostnames):
+    juju, rid, units = deploy(tmp_path, secrets)
+    secrets.calls.clear()
+    for unit in units:
+        run = juju.run_hook(unit, "update-status")
+        assert run.relation_sets == []
+        assert run.leader_sets == []
+    assert secrets.calls == []
+
+
+def test_a_new_leader_keeps_the_ca_and_reissues_nothing(tmp_path, secrets, hostnames):
+    juju, rid, units = deploy(tmp_path, secrets)
+    before = {u: installed(juju, u) for u in units}
+    juju.set_leader(units[1])
+    juju.run_hook(units[1], "leader-elected")
+    juju.run_hook(units[0], "leader-settings-changed")
+    juju.settle()
+    new = juju.add_unit()
+    juju.enter(rid, new)
+    juju.settle()
+    for unit in units:
+        assert installed(juju, unit) == before[unit]
+    cert = assert_unit_has_valid_certificate(juju, new)
+    assert cert.issuer == pki.load_certificate(before[units[0]][0]).issuer
+    assert len(secrets.committed) == 1
+
+
+def test_an_unreadable_ca_secret_blocks_and_makes_no_new_ca(tmp_path, secrets, hostnames):
+    juju, rid, units = deploy(tmp_path, secrets, units=2)
+    bundle = juju.app_bag(rid)["ca-bundle"]
+    secrets.unreadable = "ERROR permission denied"
+    new = juju.add_unit()
+    juju.enter(rid, new)
+    juju.settle()
+    state, message = juju.status(units[0])
+    assert state == "blocked" and "permission denied" in message
+    assert juju.app_bag(rid)["ca-bundle"] == bundle
+    assert installed(juju, new) == (None, None)
+    secrets.unreadable = None
+    juju.run_hook(units[0], "update-status")
+    juju.settle()
+    assert_unit_has_valid_certificate(juju, new)
+    assert juju.status(units[0])[0] == "active"
+
+
+def test_a_lost_ca_secret_with_a_published_ca_blocks(tmp_path, secrets, hostnames):
+    juju, rid, units = deploy(tmp_path, secrets, units=2)
+    secrets.committed.clear()
+    new = juju.add_unit()
+    juju.enter(rid, new)
+    juju.settle()
+    assert juju.status(units[0]) == (
+        "blocked", "cannot sign certificates: a CA is published but its key is not in the CA "
+                   "store; not making a second CA")
+    assert secrets.committed == {}
+
+
+def test_without_secrets_the_ca_lives_in_leader_settings(tmp_path, secrets, hostnames,
+                                                           monkeypatch):
+    monkeypatch.setattr(ca_store, "secrets_supported", lambda version=None: False)
+    juju, rid, units = deploy(tmp_path, secrets, units=2)
+    for unit in units:
+        assert_unit_has_valid_certificate(juju, unit)
+    assert secrets.calls == []
+    assert PRIVATE_KEY_MARK in juju.leader_settings[ca_store.LEADER_CA_KEY]
+    assert "CA key kept in leader settings" in juju.status(units[0])[1]
+    assert PRIVATE_KEY_MARK not in json.dumps([juju.relations[rid].unit_bags,
+                                               juju.relations[rid].app_bags])
+
+
+def test_a_hostile_csr_is_refused_and_the_others_are_served(tmp_path, secrets, hostnames):
+    juju, rid, units = deploy(tmp_path, secrets, units=2)
+    evil = juju.add_unit()
+    juju.enter(rid, evil, hooks=False)
+    key = pki.generate_private_key()
+    victim_ip = juju.units[units[1]].address
+    csr = pki.csr_to_pem(pki.build_csr(key, "x", ip_addresses=[victim_ip]))
+    juju.set_unit_data(rid, evil, csr=csr, **{"tls-addresses": json.dumps([victim_ip])})
+    juju.run_hook(units[0], "certificates-relation-joined", rid=rid, remote_unit=evil)
+    juju.run_hook(units[0], "certificates-relation-changed", rid=rid, remote_unit=evil)
+    juju.settle()
+    assert evil not in json.loads(juju.app_bag(rid).get("certificates", "{}"))
+    rejection = json.loads(juju.app_bag(rid)["rejections"])[evil]
+    assert rejection["reason"].startswith("name-taken")
+    assert any("refused the CSR of" in m for _, m in juju.logs(units[0]))
+    newcomer = juju.add_unit()
+    juju.enter(rid, newcomer)
+    juju.settle()
+    assert_unit_has_valid_certificate(juju, newcomer)
+
+
+def test_the_refused_unit_shows_why(tmp_path, secrets, hostnames):
+    juju, rid, units = deploy(tmp_path, secrets, units=2,
+                              config={"tls_extra_sans": ""})
+    # unit 1 claims, through the legacy extra_sans list, the leader's host name
+    with juju.hook_context(units[1], "config-changed"):
+        from charmhelpers.core import unitdata
+
+        unitdata.kv().set("extra_sans", ["host-tls-0"])
+    juju.run_hook(units[1], "config-changed")
+    juju.settle()
+    state, message = juju.status(units[1])
+    assert state == "blocked"
+    assert message.startswith("certificate request refused: name-taken: host-tls-0")
+    assert installed(juju, units[1])[0]  # the old certificate is still installed
+
+
+def test_a_crash_between_key_and_certificate_files_is_repaired(tmp_path, secrets, hostnames,
+                                                                 monkeypatch):
+    juju, rid, units = deploy(tmp_path, secrets, units=2)
+    unit = units[1]
+    cert_file = charm_file(juju, unit, "tls/server.crt")
+    key_file = charm_file(juju, unit, "tls/server.key")
+    good = (cert_file.read_text(), key_file.read_text())
+    # A rotation starts: a new key and CSR; the leader signs, the unit installs and crashes.
+    juju.run_hook(unit, "update-status", call=_rotate)
+    real = storage.write_file_atomic
+    def crash_after_key(path, data, mode, owner=storage.NO_OWNER):
+        real(path, data, mode, owner)
+        if path.endswith("server.key"):
+            raise OSError("disk unplugged")
+
+    monkeypatch.setattr(storage, "write_file_atomic", crash_after_key)
+    runs = []
+    while juju.pending:
+        event = juju.pending.pop(0)
+        runs.append(juju.run_hook(event[0], event[1], rid=event[2], remote_unit=event[3],
+                                  check=False))
+    assert any(not r.ok and r.unit == unit for r in runs)
+    assert key_file.read_text() != good[1]  # the new key reached the disk, its cert did not
+    monkeypatch.setattr(storage, "write_file_atomic", real)
+    juju.run_hook(unit, "update-status")
+    juju.settle()
+    cert = assert_unit_has_valid_certificate(juju, unit)
+    key = pki.load_private_key(key_file.read_text())
+    assert pki.certificate_matches_key(pki.load_certificate(cert_file.read_text()), key)
+    assert pki.certificate_to_pem(cert) == cert_file.read_text()
+    assert cert_file.read_text() != good[0]
+
+
+def _rotate():
+    from charms.layer.tls import settings, unit
+    from charms.reactive import endpoint_from_name
+
+    unit.request_certificate(endpoint_from_name("certificates"), settings.load(), new_key=True)
+
+
+def test_tlslib_on_a_non_leader(tmp_path, secrets, hostnames):
+    juju, rid, units = deploy(tmp_path, secrets, units=2)
+    unit = units[1]
+    out = tmp_path / "out"
+    with juju.hook_context(unit, "update-status"):
+        import tlslib
+
+        assert tlslib.server_cert(None, str(out / "server.crt"))
+        assert tlslib.server_key(None, str(out / "server.key"))
+        assert tlslib.client_cert(None, str(out / "client.crt"))
+        assert tlslib.client_key(None, str(out / "client.key"))
+        assert tlslib.ca(None, str(out / "ca.crt"))
+        assert not tlslib.ca(str(tmp_path / "missing.crt"), str(out / "other.crt"))
+        tlslib.chown(str(out / "ca.crt"), None, None)
+    cert_pem, bundle = installed(juju, unit)
+    assert (out / "server.crt").read_text() == cert_pem == (out / "client.crt").read_text()
+    assert (out / "ca.crt").read_text() == bundle
+    assert stat.S_IMODE((out / "server.key").stat().st_mode) == 0o600
+    key = pki.load_private_key((out / "client.key").read_bytes())
+    assert pki.certificate_matches_key(pki.load_certificate(cert_pem), key)
+
+
+def test_a_bad_lifetime_config_blocks(tmp_path, secrets, hostnames):
+    juju, rid, units = deploy(tmp_path, secrets, units=1,
+                              config={"tls_certificate_lifetime": 3000})
+    assert juju.status(units[0]) == (
+        "blocked", "tls_ca_lifetime must be at least twice tls_certificate_lifetime")
+    assert installed(juju, units[0]) == (None, None)

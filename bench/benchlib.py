@@ -93,9 +93,18 @@ def environment_lines(extra: Sequence[str] = ()) -> List[str]:
     import cryptography
     return [f"- machine: {cpu_model()}, {os.cpu_count()} CPUs, {platform.system()} "
             f"{platform.release()}",
+            f"- load average at the end: {_loadavg()} (a busy machine slows the CLI "
+            "rows most: ratios say more than absolute times)",
             f"- Python {platform.python_version()}, cryptography {cryptography.__version__} "
             f"(OpenSSL {_cryptography_openssl()}), CLI {openssl_version()}",
             *extra]
+
+
+def _loadavg() -> str:
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "?"
 
 
 def _cryptography_openssl() -> str:

@@ -54,8 +54,8 @@ EASYRSA_ALGO = {
 
 class Config(NamedTuple):
     units: int = 100           # units issued per measurement (the library: all of them)
-    openssl_units: int = 50    # the openssl CLI: this many, extrapolated to `units`
-    easyrsa_units: int = 20    # easy-rsa is slower still: this many, extrapolated
+    openssl_units: int = 40    # the openssl CLI: this many, extrapolated to `units`
+    easyrsa_units: int = 10    # easy-rsa is slower still: this many, extrapolated
     repeats: int = 3           # medians over this many runs
     sign_csrs: int = 1000      # sign-only: CSRs signed in one fresh process
     openssl_sign_cap: int = 200  # sign-only openssl loop: this many, extrapolated
@@ -328,9 +328,9 @@ def run_section(config: Optional[Config] = None) -> str:
         markdown_table(
             ["key type", "this library (in process)",
              f"openssl CLI (genpkey, req, x509 -req; {config.openssl_units} units x"
-             f"{config.units // config.openssl_units} extrapolated)",
+             f"{config.units / config.openssl_units:g} extrapolated)",
              f"easy-rsa (gen-req + sign-req; {config.easyrsa_units} units x"
-             f"{config.units // config.easyrsa_units} extrapolated)",
+             f"{config.units / config.easyrsa_units:g} extrapolated)",
              "openssl / library", "easy-rsa / library"],
             issue_rows),
         "",

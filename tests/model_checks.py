@@ -1,0 +1,174 @@
+"""Checks run on a settled model of the tls-demo charm: certificates, mTLS, no key leaks.
+
+Shared by the model tests and `make demo`; every check raises AssertionError with a
+message naming the unit (pairs) that failed.
+"""
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import signal
+import socket
+import ssl
+import stat
+import tempfile
+import time
+from typing import Dict, List, Tuple
+
+from charms.layer.tls import pki
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+DEMO_LAYER = ROOT / "examples" / "tls-demo"
+PRIVATE_KEY_MARK = "PRIVATE KEY-----"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def unit_files(model, unit: str) -> Dict[str, pathlib.Path]:
+    charm = model.unit(unit).charm_dir
+    return {"cert": charm / "tls" / "server.crt", "key": charm / "tls" / "server.key",
+            "ca": charm / "tls" / "ca.crt", "pid": charm / "echo.pid"}
+
+
+def stop_services(model) -> None:
+    """Kill every unit's echo service (they outlive hooks, as a workload does)."""
+    for unit in model.units.values():
+        pidfile = unit.charm_dir / "echo.pid"
+        try:
+            os.kill(int(pidfile.read_text()), signal.SIGTERM)
+        except (OSError, ValueError):
+            pass
+
+
+def published_bundle(model) -> List:
+    return pki.load_certificates(model.app_data()["ca-bundle"])
+
+
+def check_certificates(model) -> Dict[str, object]:
+    """Every live unit's certificate verifies against the published CA bundle for its own
+    host name and address (server) and as a client; its key file is 0600 and matches."""
+    bundle = published_bundle(model)
+    certs = {}
+    for name in model.unit_names:
+        unit = model.unit(name)
+        files = unit_files(model, name)
+        cert = pki.load_certificate(files["cert"].read_bytes())
+        for kwargs in ({"dns_name": unit.hostname}, {"ip_address": unit.address},
+                       {"purpose": "client"}):
+            try:
+                pki.verify_certificate(cert, bundle, **kwargs)
+            except pki.CertificateVerificationError as exc:
+                raise AssertionError(f"{name}: does not verify {kwargs}: {exc}") from None
+        mode = stat.S_IMODE(files["key"].stat().st_mode)
+        assert mode == 0o600, f"{name}: key file mode {oct(mode)}"
+        key = pki.load_private_key(files["key"].read_bytes())
+        assert pki.certificate_matches_key(cert, key), f"{name}: key and certificate differ"
+        certs[name] = cert
+    return certs
+
+
+def _client_context(cert_file, key_file, ca_file) -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.verify_flags |= ssl.VERIFY_X509_STRICT
+    context.load_verify_locations(str(ca_file))
+    context.load_cert_chain(str(cert_file), str(key_file))
+    return context
+
+
+def _echo(context, address: str, port: int, message: str) -> str:
+    with socket.create_connection((address, port), timeout=10) as raw:
+        with context.wrap_socket(raw, server_hostname=address) as tls:
+            tls.sendall(message.encode() + b"\n")
+            return tls.recv(4096).decode().strip()
+
+
+def wait_for_services(model, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    for name in model.unit_names:
+        pidfile = unit_files(model, name)["pid"]
+        while not pidfile.exists():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{name}: the echo service did not start")
+            time.sleep(0.05)
+
+
+def mtls_matrix(model, port: int) -> Dict[Tuple[str, str], str]:
+    """Every unit (client, with its own files) talks to every unit's echo service (server,
+    checked for its address). Returns {(client, server): "ok" or the error}."""
+    wait_for_services(model)
+    results = {}
+    for client in model.unit_names:
+        files = unit_files(model, client)
+        context = _client_context(files["cert"], files["key"], files["ca"])
+        for server in model.unit_names:
+            address = model.unit(server).address
+            try:
+                answer = _echo(context, address, port, f"hello from {client}")
+                expected = f"{server} to {client}: hello from {client}"
+                results[(client, server)] = "ok" if answer == expected else f"got {answer!r}"
+            except (OSError, ssl.SSLError) as exc:
+                results[(client, server)] = f"{type(exc).__name__}: {exc}"
+    return results
+
+
+def check_mtls(model, port: int) -> Dict[Tuple[str, str], str]:
+    results = mtls_matrix(model, port)
+    failed = {pair: r for pair, r in results.items() if r != "ok"}
+    assert not failed, f"mTLS failures: {failed}"
+    return results
+
+
+def foreign_client_refused(model, port: int) -> Dict[str, str]:
+    """A client whose certificate comes from another CA is refused by every unit."""
+    foreign = pki.create_ca("foreign CA")
+    key = pki.generate_private_key()
+    cert = pki.issue_certificate(foreign, key.public_key(), common_name="intruder",
+                                 dns_names=["intruder.example"])
+    outcome = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        cert_file, key_file = pathlib.Path(tmp, "c.pem"), pathlib.Path(tmp, "k.pem")
+        cert_file.write_text(pki.certificate_to_pem(cert))
+        key_file.write_bytes(pki.private_key_to_pem(key))
+        for server in model.unit_names:
+            # The intruder trusts the real CA (it may learn it), so only its own
+            # certificate can make the handshake fail.
+            ca_file = unit_files(model, server)["ca"]
+            context = _client_context(cert_file, key_file, ca_file)
+            try:
+                answer = _echo(context, model.unit(server).address, port, "let me in")
+                outcome[server] = f"ACCEPTED: {answer!r}"
+            except (OSError, ssl.SSLError) as exc:
+                outcome[server] = f"refused ({type(exc).__name__})"
+    accepted = {s: o for s, o in outcome.items() if o.startswith("ACCEPTED")}
+    assert not accepted, f"a foreign-CA client was accepted: {accepted}"
+    return outcome
+
+
+def check_no_key_leaks(model, allow_leader_settings: bool = False) -> None:
+    """No private key PEM in relation data, leader settings (except the documented
+    pre-secrets fallback), statuses or hook logs."""
+    state = model.state()
+    places = {"relation data": state["relations"],
+              "statuses": {u: v.get("status") for u, v in state["units"].items()},
+              "hook logs": model.logs()}
+    if not allow_leader_settings:
+        places["leader settings"] = state["leader_settings"]
+    for where, value in places.items():
+        assert PRIVATE_KEY_MARK not in json.dumps(value), f"a private key is in the {where}"
+
+
+def check_all(model, port: int, allow_leader_settings: bool = False) -> dict:
+    certs = check_certificates(model)
+    matrix = check_mtls(model, port)
+    refused = foreign_client_refused(model, port)
+    check_no_key_leaks(model, allow_leader_settings)
+    for name in model.unit_names:
+        state, message = model.status(name)["status"], model.status(name)["message"]
+        assert state == "active", f"{name}: {state} {message}"
+    return {"certs": certs, "matrix": matrix, "refused": refused}

@@ -28,6 +28,10 @@ lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(VENV)/bin/vermin --quiet --no-tips --violations --target=3.8- --backport typing $(LIB_CODE)
 
+## demo: build the example charm, run it across simulated units, check mTLS between them
+demo: $(STAMP)
+	$(PY) tests/demo.py
+
 bench: $(STAMP)
 	$(PY) bench/run.py
 

@@ -19,6 +19,7 @@ import re
 from typing import AbstractSet, Iterable, List, NamedTuple, Optional, Union
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 
@@ -139,7 +140,10 @@ def _check_key(public_key: object) -> None:
 
 def _check_signature(csr: x509.CertificateSigningRequest, public_key: object) -> None:
     if not isinstance(public_key, ed25519.Ed25519PublicKey):
-        algorithm = csr.signature_hash_algorithm
+        try:
+            algorithm = csr.signature_hash_algorithm
+        except UnsupportedAlgorithm:  # MD4 and other hashes cryptography does not know
+            raise CSRRejected("weak-signature", "unsupported signature hash") from None
         if not isinstance(algorithm, ALLOWED_SIGNATURE_HASHES):
             name = algorithm.name if algorithm is not None else "none"
             raise CSRRejected("weak-signature", f"signature hash {name} (allowed: SHA-2)")

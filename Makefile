@@ -36,4 +36,4 @@ bench: $(STAMP)
 	$(PY) bench/run.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .coverage bench/results/tmp
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis .coverage build bench/results/tmp

@@ -34,6 +34,7 @@ KEY_CA_BUNDLE = 'ca-bundle'          # app bag, raw PEM (newest CA first)
 KEY_CERTIFICATES = 'certificates'    # app bag, JSON {unit: certificate PEM}
 KEY_SIGNED_CSRS = 'signed-csrs'      # app bag, JSON {unit: sha256 hex of the CSR PEM}
 KEY_REJECTED_CSRS = 'rejections'     # app bag, JSON {unit: {"csr-sha256": hex, "reason": text}}
+KEY_INSTALLED = 'tls-installed'      # unit bag, JSON {"ca-bundle": hex, "certificate": hex}
 MAX_REASON_CHARS = 200
 JUJU_ADDRESS_KEYS = ('ingress-address', 'private-address')
 
@@ -412,6 +413,38 @@ class TlsPeers(Endpoint):
         ``{'csr-sha256': ..., 'reason': ...}``, or None. Compare ``csr-sha256`` with
         ``csr_digest(own_csr())`` to know whether it is about the current CSR."""
         return self.rejected_csrs().get(unit_name or self.local_unit_name)
+
+    # ----------------------------------------------------------------- CA rollover
+
+    def publish_installed(self, bundle_digest: Optional[str],
+                          cert_digest: Optional[str]) -> None:
+        """Publish (or, with None, withdraw) ``tls-installed``: sha256 hex digests of the
+        CA bundle and certificate this unit uses, so that the leader can run a CA
+        rollover in phases. Written only if it changed."""
+        bag = self._own_bag()
+        if bag is None:
+            return
+        value = ({'ca-bundle': bundle_digest, 'certificate': cert_digest}
+                 if bundle_digest and cert_digest else None)
+        self._set_json(bag, KEY_INSTALLED, value)
+
+    def installed_acks(self) -> Dict[str, Dict[str, str]]:
+        """``{unit: {'ca-bundle': hex, 'certificate': hex}}`` for every unit (this one
+        included) that published ``tls-installed``; bad entries are left out (logged)."""
+        result = {}
+        units = [self.local_unit_name] + self.peer_units()
+        for unit in units:
+            raw = self._unit_bag(unit).get(KEY_INSTALLED)
+            value = self._load_json(raw, f'{unit} {KEY_INSTALLED}')
+            if value is None:
+                continue
+            if (isinstance(value, dict) and isinstance(value.get('ca-bundle'), str)
+                    and isinstance(value.get('certificate'), str)):
+                result[unit] = {'ca-bundle': value['ca-bundle'],
+                                'certificate': value['certificate']}
+            else:
+                self._warn(f'{unit} {KEY_INSTALLED}: bad value, ignored')
+        return result
 
     # ----------------------------------------------------------------- leader side
 

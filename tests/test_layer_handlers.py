@@ -1,131 +1,17 @@
 """layer:tls handlers on the real charms.reactive with the in-memory Juju of
 reactive_harness, plus an in-memory secret store that commits only when a hook succeeds."""
 import json
-import os
-import pathlib
 import stat
-import subprocess
 
-import pytest
-import yaml
 from charms.layer.tls import ca_store, pki, storage
-from reactive_harness import FakeJuju
-
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-LAYER_TLS = ROOT / "layer-tls"
-PRIVATE_KEY_MARK = "PRIVATE KEY-----"
-
-
-class FakeSecrets:
-    """secret-add / secret-get --label as Juju 3 does them: created at hook success."""
-
-    def __init__(self):
-        self.committed = {}
-        self.pending = {}
-        self.unreadable = None  # a stderr line: every secret-get fails with it
-        self.calls = []
-
-    def run(self, argv):
-        self.calls.append(argv[0])
-        if argv[0] == "secret-get":
-            label = argv[argv.index("--label") + 1]
-            if self.unreadable:
-                return subprocess.CompletedProcess(argv, 1, "", self.unreadable)
-            content = self.pending.get(label) or self.committed.get(label)
-            if content is None:
-                return subprocess.CompletedProcess(argv, 1, "", f'ERROR secret "{label}" not found')
-            return subprocess.CompletedProcess(argv, 0, json.dumps(content), "")
-        if argv[0] == "secret-add":
-            label = argv[argv.index("--label") + 1]
-            with open(argv[argv.index("--file") + 1]) as handle:
-                self.pending[label] = yaml.safe_load(handle)
-            return subprocess.CompletedProcess(argv, 0, "secret:d0a1b2c3d4e5f6g7h8i9\n", "")
-        raise AssertionError(f"unexpected hook tool {argv}")
-
-
-class TlsJuju(FakeJuju):
-    """FakeJuju with the layer built in, secrets, and unit addresses 10.0.0.x."""
-
-    def __init__(self, tmp_path, secrets, options=None, **kw):
-        overlay = pathlib.Path(tmp_path) / "overlay-layer"
-        overlay.mkdir()
-        opts = {"certificate_path": "tls/server.crt", "key_path": "tls/server.key",
-                "ca_path": "tls/ca.crt", "system_ca_dir": "trust",
-                "system_ca_update_command": ""}
-        opts.update(options or {})
-        (overlay / "layer.yaml").write_text(yaml.safe_dump({"options": {"tls": opts}}))
-        super().__init__(tmp_path / "model", layers=[overlay, LAYER_TLS],
-                         fresh_modules=("charms.layer.options",), **kw)
-        self.secrets = secrets
-
-    def _new_process(self, u):
-        super()._new_process(u)
-        self.secrets.pending = {}
-        from charms.layer import options
-
-        options._CACHE.clear()
-
-    def _commit(self, ctx):
-        super()._commit(ctx)
-        self.secrets.committed.update(self.secrets.pending)
-        self.secrets.pending = {}
-
-
-@pytest.fixture
-def secrets(monkeypatch):
-    fake = FakeSecrets()
-    monkeypatch.setattr(ca_store, "run_tool", fake.run)
-    return fake
-
-
-@pytest.fixture
-def hostnames(monkeypatch):
-    """Each unit its own host name (the tests run every unit in one process)."""
-    from charms.layer.tls import names
-
-    monkeypatch.setattr(names, "host_names", lambda: [
-        "host-" + os.environ["JUJU_UNIT_NAME"].replace("/", "-")])
-
-
-def deploy(tmp_path, secrets, units=3, **kw):
-    juju = TlsJuju(tmp_path, secrets, **kw)
-    names = [juju.add_unit() for _ in range(units)]
-    juju.set_leader(names[0])
-    rid = juju.add_peer_relation()
-    for unit in names:
-        juju.run_hook(unit, "install")
-        juju.enter(rid, unit)
-        juju.run_hook(unit, "leader-elected" if unit == names[0] else "leader-settings-changed")
-        juju.run_hook(unit, "config-changed")
-        juju.run_hook(unit, "start")
-    juju.settle()
-    return juju, rid, names
-
-
-def installed(juju, unit):
-    kv = juju.kv(unit)
-    return kv.get(storage.INSTALLED_CERT), kv.get(storage.INSTALLED_BUNDLE)
-
-
-def assert_unit_has_valid_certificate(juju, unit):
-    cert_pem, bundle_pem = installed(juju, unit)
-    assert cert_pem and bundle_pem, f"{unit} has no certificate"
-    cert = pki.load_certificate(cert_pem)
-    host = "host-" + unit.replace("/", "-")
-    pki.verify_certificate(cert, pki.load_certificates(bundle_pem), dns_name=host)
-    pki.verify_certificate(cert, pki.load_certificates(bundle_pem), purpose="client")
-    key = pki.load_private_key(juju.kv(unit).get(storage.INSTALLED_KEY))
-    assert pki.certificate_matches_key(cert, key)
-    return cert
-
-
-def charm_file(juju, unit, relative):
-    return juju.units[unit].charm_dir / relative
-
-
-def all_published_text(juju, rid):
-    rel = juju.relations[rid]
-    return json.dumps([rel.unit_bags, rel.app_bags, juju.leader_settings])
+from tls_harness import (
+    PRIVATE_KEY_MARK,
+    all_published_text,
+    assert_unit_has_valid_certificate,
+    charm_file,
+    deploy,
+    installed,
+)
 
 
 def test_three_units_get_certificates_from_one_ca(tmp_path, secrets, hostnames):

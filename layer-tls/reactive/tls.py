@@ -81,11 +81,56 @@ def check_names():
     from charms.reactive import endpoint_from_name
 
     settings = _settings()
-    unitdata.kv().set(status.CONFIG_PROBLEM, settings.problem())
+    problem = settings.problem()
+    unitdata.kv().set(status.CONFIG_PROBLEM, problem)
+    if problem:
+        return
+    unit.update_renewal_time(settings)
     tls = endpoint_from_name("certificates")
     if tls is not None and tls.own_csr() and unit.names_changed(settings):
         hookenv.log("layer:tls: this unit's names changed; requesting a new certificate")
         tls.request_new_csr()
+
+
+@when("tls.certificate.available")
+@when_not("create certificate signing request")
+def renew_when_due():
+    """Ask for a new certificate (new key) once the renew fraction of its lifetime has
+    passed; the check reads unitdata only, so it costs nothing in a quiet hook."""
+    from charms.layer.tls import unit
+    from charms.reactive import endpoint_from_name
+
+    if unit.renewal_due():
+        unit.renew_certificate(endpoint_from_name("certificates"), _settings())
+
+
+@when_not("layer.tls.disabled")
+def leader_ca_duties():
+    """Leader, every hook: advance a running CA rollover; on update-status, start one when
+    the CA has lived its configured fraction. Cheap unless a rollover runs."""
+    from charms.layer.tls import ca_store, leader
+    from charms.reactive import endpoint_from_name
+
+    tls = endpoint_from_name("certificates")
+    if tls is None or not tls.has_peer_relation or not tls.is_leader:
+        return
+    try:
+        if leader.rollover_running(tls):
+            hookenv.log("layer:tls: CA rollover: " + leader.rollover_step(tls, _settings()))
+        elif hookenv.hook_name() == "update-status" and leader.rollover_due():
+            leader.start_rollover(tls, _settings(), "the CA reached tls_ca_rollover_fraction")
+    except ca_store.CAUnavailable as exc:
+        hookenv.log(f"layer:tls: CA rollover paused: {exc}", hookenv.ERROR)
+        unitdata.kv().set(LEADER_BLOCKED, str(exc))
+
+
+@hook("show-certificate", "get-ca-certificate", "rotate-certificate", "rotate-ca")
+def run_action():
+    """The layer's actions (actions/<name> runs charms.reactive main with the action
+    name as the hook name)."""
+    from charms.layer.tls import actions
+
+    actions.run(hookenv.action_name() or hookenv.hook_name(), _settings())
 
 
 @when("tls.client.authorization.required")

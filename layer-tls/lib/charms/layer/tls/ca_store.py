@@ -71,15 +71,34 @@ def _load_from_secret() -> Optional[CAMaterial]:
         raise CAUnavailable("the CA secret does not hold a certificate and a key") from None
 
 
+def _secret_uri() -> Optional[str]:
+    """The URI of the CA secret (owner view), or None if there is none."""
+    done = run_tool(["secret-info-get", "--label", SECRET_LABEL, "--format=json"])
+    if done.returncode != 0:
+        if "not found" in done.stderr:
+            return None
+        raise CAUnavailable(f"cannot look up the CA secret: {_first_line(done.stderr)}")
+    try:
+        (secret_id,) = json.loads(done.stdout)
+    except (ValueError, TypeError):
+        raise CAUnavailable("secret-info-get gave an unexpected answer") from None
+    return secret_id if ":" in secret_id else f"secret:{secret_id}"
+
+
 def _store_in_secret(material: CAMaterial) -> None:
-    # The key goes through a 0600 temp file, never on a command line (visible in ps).
+    """Create the CA secret, or give the existing one a new revision (a CA rollover).
+    The key goes through a 0600 temp file, never on a command line (visible in ps)."""
+    uri = _secret_uri()
     with tempfile.NamedTemporaryFile("w", suffix=".yaml") as handle:
         json.dump({SECRET_CERT_FIELD: material.certificate_pem,
                    SECRET_KEY_FIELD: material.private_key_pem}, handle)  # JSON is YAML
         handle.flush()
-        done = run_tool(
-            ["secret-add", "--owner", "application", "--label", SECRET_LABEL,
-             "--description", "layer:tls certificate authority", "--file", handle.name])
+        if uri is None:
+            argv = ["secret-add", "--owner", "application", "--label", SECRET_LABEL,
+                    "--description", "layer:tls certificate authority", "--file", handle.name]
+        else:
+            argv = ["secret-set", uri, "--file", handle.name]
+        done = run_tool(argv)
     if done.returncode != 0:
         raise CAUnavailable(f"cannot store the CA secret: {_first_line(done.stderr)}")
 
@@ -110,8 +129,9 @@ def forget_fallback(leader_get, leader_set) -> None:
 
 
 def store(material: CAMaterial, leader_set) -> None:
-    """Keep a new CA. With secrets the secret exists once this hook succeeds (as the
-    relation data that publishes the CA), so a failed hook leaves neither behind."""
+    """Keep a new CA (replacing the stored one in a rollover). With secrets the change
+    commits when this hook succeeds, as the relation data that publishes the CA does, so a
+    failed hook leaves neither behind."""
     if secrets_supported():
         _store_in_secret(material)
     else:

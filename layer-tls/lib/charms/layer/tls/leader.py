@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import time
 from typing import Dict, NamedTuple, Optional
 
 from charmhelpers.core import hookenv, unitdata
@@ -16,6 +17,12 @@ from . import ca_store, storage
 from .settings import Settings
 
 REJECTED_INPUTS = "layer.tls.leader.rejected-inputs"  # unit -> digest of what was refused
+ROLLOVER_AT = "layer.tls.leader.ca-rollover-at"        # epoch seconds
+_BEGIN = "-----BEGIN CERTIFICATE-----"
+
+
+class RolloverError(Exception):
+    """A CA rollover cannot start (one is running already)."""
 
 
 class SigningOutcome(NamedTuple):
@@ -88,16 +95,98 @@ def ensure_ca(tls, settings: Settings):
         raise ca_store.CAUnavailable(f"the stored CA is unusable: {exc}") from None
 
 
-def publish_ca(tls, ca) -> None:
-    """Publish the CA bundle (app data) and the legacy ``certificate_authority`` setting,
-    each only when it changed."""
+def publish_ca(tls, ca, settings: Settings) -> None:
+    """Publish the CA: first in the bundle (app data; CAs already there stay behind it
+    until a rollover ends) and as the legacy ``certificate_authority`` leader setting, each
+    only when it changed; remember when this CA is due for a rollover."""
     from . import pki
 
     ca_pem = pki.certificate_to_pem(ca.certificate)
-    if tls.get_ca_bundle() != ca_pem:
-        tls.set_ca_bundle(ca_pem)
+    published = tls.get_ca_bundle() or ""
+    if not published.startswith(ca_pem):
+        tls.set_ca_bundle(ca_pem + published.replace(ca_pem, ""))
     if hookenv.leader_get(ca_store.LEGACY_CA_SETTING) != ca_pem:
         hookenv.leader_set({ca_store.LEGACY_CA_SETTING: ca_pem})
+    start = ca.certificate.not_valid_before_utc.timestamp()
+    end = ca.certificate.not_valid_after_utc.timestamp()
+    unitdata.kv().set(ROLLOVER_AT, start + (end - start) * settings.ca_rollover_fraction)
+
+
+def rollover_running(tls) -> bool:
+    """A CA rollover runs while the published bundle holds more than one CA."""
+    return (tls.get_ca_bundle() or "").count(_BEGIN) > 1
+
+
+def start_rollover(tls, settings: Settings, why: str) -> None:
+    """Make a new CA, keep it, and publish it in front of the old one. The phases that
+    follow run in ``rollover_step``. Raises RolloverError when one is already running."""
+    from . import pki
+
+    if rollover_running(tls):
+        raise RolloverError("a CA rollover is already in progress")
+    ensure_ca(tls, settings)  # the current CA must be readable: never fork an unknown one
+    name = f"{hookenv.application_name()} CA {time.strftime('%Y-%m-%d %H:%M:%S')}"
+    new = pki.create_ca(name, lifetime_days=settings.ca_lifetime_days,
+                        organization=f"Juju model {hookenv.model_name()}",
+                        key_algorithm=settings.ca_key_algorithm)
+    ca_store.store(ca_store.CAMaterial(pki.certificate_to_pem(new.certificate),
+                                       pki.private_key_to_pem(new.private_key).decode()),
+                   hookenv.leader_set)
+    publish_ca(tls, new, settings)
+    hookenv.log(f"layer:tls: CA rollover started ({why}): the new CA is trusted next to the "
+                "old one; certificates are reissued once every unit trusts it")
+
+
+def rollover_due(now: Optional[float] = None) -> bool:
+    """True when the CA has lived its configured fraction (unitdata only)."""
+    due = unitdata.kv().get(ROLLOVER_AT)
+    return due is not None and (now if now is not None else time.time()) >= due
+
+
+def rollover_step(tls, settings: Settings) -> str:
+    """Advance a running CA rollover as far as the units allow; returns where it stands.
+
+    1. every unit trusts the bundle new+old (its ``tls-installed`` names the bundle);
+    2. then every certificate not issued by the new CA is reissued from its unit's CSR;
+    3. once every unit uses a certificate from the new CA, the old CA leaves the bundle.
+    The state is the published data itself, so a crash between phases resumes here.
+    """
+    from . import pki, signer, unit
+
+    ca = ensure_ca(tls, settings)
+    publish_ca(tls, ca, settings)
+    unit.install_certificate(tls, settings)  # the leader's own, as any unit would
+    certs = tls.get_certificates()
+    acks = tls.installed_acks()
+    bundle_digest = storage.digest(tls.get_ca_bundle())
+    serving = sorted(u for u in certs if u in set(tls.peer_units()) | {tls.local_unit_name})
+    untrusting = [u for u in serving if acks.get(u, {}).get("ca-bundle") != bundle_digest]
+    if untrusting:
+        return f"waiting for {len(untrusting)} unit(s) to trust the new CA"
+    ca_ski = pki.subject_key_id(ca.certificate)
+    stale = [u for u in serving if pki.authority_key_id(pki.load_certificate(certs[u])) != ca_ski]
+    if stale:
+        csrs = tls.get_csr_map()
+        claims = {u: tls.unit_claims(u) for u in set(tls.peer_units()) | {tls.local_unit_name}}
+        result = signer.sign_batch(ca, {u: csrs[u] for u in stale if u in csrs}, claims, certs,
+                                   settings.extra_sans,
+                                   lifetime_days=settings.certificate_lifetime_days)
+        tls.set_certs(result.certificates)
+        for name, rejection in result.rejections.items():
+            hookenv.log(f"layer:tls: cannot reissue {name}: {rejection.code}: "
+                        f"{rejection.reason}", hookenv.WARNING)
+        unit.install_certificate(tls, settings)
+        hookenv.log(f"layer:tls: CA rollover: reissued {len(result.certificates)} "
+                    "certificate(s) from the new CA")
+        return f"reissued {len(result.certificates)} certificate(s) from the new CA"
+    not_using = [u for u in serving
+                 if acks.get(u, {}).get("certificate") != storage.digest(certs[u])]
+    if not_using:
+        return f"waiting for {len(not_using)} unit(s) to use their new certificate"
+    tls.set_ca_bundle(pki.certificate_to_pem(ca.certificate))
+    unit.install_certificate(tls, settings)
+    hookenv.log("layer:tls: CA rollover finished: the old CA left the bundle")
+    return "finished"
 
 
 def _input_digest(csr: str, claims: dict, settings: Settings) -> str:
@@ -129,7 +218,7 @@ def sign_pending(tls, settings: Settings) -> SigningOutcome:
     except ca_store.CAUnavailable as exc:
         hookenv.log(f"layer:tls: cannot sign: {exc}", hookenv.ERROR)
         return SigningOutcome(0, {}, str(exc))
-    publish_ca(tls, ca)
+    publish_ca(tls, ca, settings)
     result = signer.sign_batch(ca, todo, claims, tls.get_certificates(), settings.extra_sans,
                                lifetime_days=settings.certificate_lifetime_days)
     if result.certificates:

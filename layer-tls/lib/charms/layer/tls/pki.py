@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import ipaddress
+import time
 from typing import Iterable, List, Optional, Sequence, Union
 
 from cryptography import x509
@@ -37,8 +38,9 @@ class CertificateVerificationError(PKIError):
 
 
 def utcnow() -> datetime.datetime:
-    """The current time, timezone-aware UTC (what ``cryptography``'s ``*_utc`` APIs use)."""
-    return datetime.datetime.now(datetime.timezone.utc)
+    """The current time, timezone-aware UTC (what ``cryptography``'s ``*_utc`` APIs use).
+    Read from ``time.time()``, the one clock of the layer (renewal times are epoch seconds)."""
+    return datetime.datetime.fromtimestamp(time.time(), datetime.timezone.utc)
 
 
 # --- keys -----------------------------------------------------------------------------------
@@ -171,7 +173,7 @@ class CertificateAuthority:
         return cert.not_valid_before_utc <= when < cert.not_valid_after_utc
 
 
-def create_ca(common_name: str, *, lifetime_days: int = 3650,
+def create_ca(common_name: str, *, lifetime_days: float = 3650,
               organization: Optional[str] = None,
               key_algorithm: str = DEFAULT_KEY_ALGORITHM,
               private_key: Optional[PrivateKey] = None,
@@ -179,8 +181,8 @@ def create_ca(common_name: str, *, lifetime_days: int = 3650,
     """Create a self-signed CA: critical CA:TRUE pathlen 0, keyCertSign+cRLSign, SKI."""
     if key_algorithm not in CA_KEY_ALGORITHMS:
         raise PKIError("a CA key must be one of " + ", ".join(CA_KEY_ALGORITHMS))
-    if lifetime_days < 1:
-        raise PKIError("CA lifetime must be at least one day")
+    if lifetime_days <= 0:
+        raise PKIError("the CA lifetime must be positive")
     key = private_key or generate_private_key(key_algorithm)
     now = now or utcnow()
     attributes = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
@@ -241,7 +243,7 @@ def _leaf_key_usage(public_key: PublicKey) -> x509.KeyUsage:
 def issue_certificate(ca: CertificateAuthority, public_key: PublicKey, *, common_name: str,
                       dns_names: Sequence[str] = (),
                       ip_addresses: Sequence[Union[str, IPAddress]] = (),
-                      lifetime_days: int = 365,
+                      lifetime_days: float = 365,
                       now: Optional[datetime.datetime] = None) -> x509.Certificate:
     """Issue a TLS leaf (server and client auth) for ``public_key``.
 
@@ -254,8 +256,8 @@ def issue_certificate(ca: CertificateAuthority, public_key: PublicKey, *, common
         cert = ca.certificate
         raise PKIError(f"the CA certificate is not valid now (valid "
                        f"{cert.not_valid_before_utc} to {cert.not_valid_after_utc})")
-    if lifetime_days < 1:
-        raise PKIError("certificate lifetime must be at least one day")
+    if lifetime_days <= 0:
+        raise PKIError("the certificate lifetime must be positive")
     names = _general_names(dns_names, ip_addresses)
     if not names:
         raise PKIError("a certificate needs at least one DNS name or IP address")
@@ -287,6 +289,23 @@ def issue_certificate(ca: CertificateAuthority, public_key: PublicKey, *, common
 def certificate_matches_key(cert: x509.Certificate, key: PrivateKey) -> bool:
     """True when ``cert`` certifies the public half of ``key``."""
     return public_key_fingerprint(cert.public_key()) == public_key_fingerprint(key)
+
+
+def subject_key_id(cert: x509.Certificate) -> Optional[bytes]:
+    """The SubjectKeyIdentifier digest of a certificate, or None."""
+    try:
+        return cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
+    except x509.ExtensionNotFound:
+        return None
+
+
+def authority_key_id(cert: x509.Certificate) -> Optional[bytes]:
+    """The AuthorityKeyIdentifier key id of a certificate (its issuer's SKI), or None."""
+    try:
+        ext = cert.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier)
+    except x509.ExtensionNotFound:
+        return None
+    return ext.value.key_identifier
 
 
 def days_to_expiry(cert: x509.Certificate, now: Optional[datetime.datetime] = None) -> float:

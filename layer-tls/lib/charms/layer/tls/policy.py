@@ -224,7 +224,7 @@ def check_csr(pem: Union[str, bytes], claims: Claims) -> CheckedCSR:
 
 
 def sign_csr(ca: pki.CertificateAuthority, pem: Union[str, bytes], claims: Claims, *,
-             unit_name: str, lifetime_days: int = 365,
+             unit_name: str, lifetime_days: float = 365,
              now: Optional[datetime.datetime] = None) -> x509.Certificate:
     """Check ``pem`` for ``unit_name`` and issue its certificate (subject CN = unit name).
 

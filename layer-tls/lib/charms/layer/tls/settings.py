@@ -1,9 +1,12 @@
 """The layer's settings: layer options (chosen by the charm author in layer.yaml) and the
-operator's config (config.yaml), read once per hook into one immutable object."""
+operator's config (config.yaml). Options are read from the charm's layer.yaml; config is
+read only when a config value is first used (``config-get`` is a hook tool call, and a
+quiet hook should not pay for it)."""
 from __future__ import annotations
 
 import os
-from typing import List, NamedTuple, Optional
+import re
+from typing import Callable, List, Optional
 
 from . import storage
 
@@ -21,62 +24,101 @@ OPTION_DEFAULTS = {
     "manage_status": True,
 }
 CONFIG_DEFAULTS = {
-    "tls_certificate_lifetime": 365,
-    "tls_ca_lifetime": 3650,
+    "tls_certificate_lifetime": "365d",
+    "tls_ca_lifetime": "3650d",
+    "tls_renew_fraction": 0.67,
+    "tls_ca_rollover_fraction": 0.8,
     "tls_extra_sans": "",
     "root_certificate": "",
 }
+_DURATION = re.compile(r"\A\s*(\d+(?:\.\d+)?)\s*([dhm]?)\s*\Z")
+_UNITS = {"d": 1.0, "": 1.0, "h": 1 / 24, "m": 1 / 1440}
 
 
-class Settings(NamedTuple):
-    key_algorithm: str
-    ca_key_algorithm: str
-    paths: storage.Paths
-    owner: storage.FileOwner
-    system_ca_update_command: str
-    manage_status: bool
-    certificate_lifetime_days: int
-    ca_lifetime_days: int
-    extra_sans: List[str]
-    root_certificate: str
+def parse_duration_days(value: object) -> float:
+    """``"365d"``, ``"12h"``, ``"30m"`` or a bare number of days -> days (float).
+    Raises ValueError for anything else or a non-positive duration."""
+    match = _DURATION.match(str(value))
+    if not match or float(match.group(1)) <= 0:
+        raise ValueError(f"{value!r} is not a duration like 365d, 12h or 30m")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+class Settings:
+    """Layer options (eager) and config (lazy, through ``config_source``)."""
+
+    def __init__(self, options: dict, config_source: Callable[[], dict], charm_dir: str,
+                 application: str) -> None:
+        opts = dict(OPTION_DEFAULTS, **{k: v for k, v in options.items() if v is not None})
+        self.key_algorithm: str = opts["key_algorithm"]
+        self.ca_key_algorithm: str = opts["ca_key_algorithm"]
+        system_ca = None
+        if opts["install_ca_to_system"]:
+            system_ca = os.path.join(storage.resolve_path(opts["system_ca_dir"], charm_dir),
+                                     f"{application}.crt")
+        self.paths = storage.Paths(
+            certificate=storage.resolve_path(opts["certificate_path"], charm_dir),
+            key=storage.resolve_path(opts["key_path"], charm_dir),
+            ca_bundle=storage.resolve_path(opts["ca_path"], charm_dir),
+            system_ca=system_ca)
+        self.owner = storage.FileOwner(opts["owner"] or None, opts["group"] or None)
+        self.system_ca_update_command: str = (opts["system_ca_update_command"]
+                                              if system_ca else "")
+        self.manage_status = bool(opts["manage_status"])
+        self._config_source = config_source
+        self._config: Optional[dict] = None
+
+    def _conf(self, key: str):
+        if self._config is None:
+            raw = self._config_source() or {}
+            self._config = dict(CONFIG_DEFAULTS,
+                                **{k: v for k, v in raw.items() if v is not None})
+        return self._config[key]
+
+    @property
+    def certificate_lifetime_days(self) -> float:
+        return parse_duration_days(self._conf("tls_certificate_lifetime"))
+
+    @property
+    def ca_lifetime_days(self) -> float:
+        return parse_duration_days(self._conf("tls_ca_lifetime"))
+
+    @property
+    def renew_fraction(self) -> float:
+        return float(self._conf("tls_renew_fraction"))
+
+    @property
+    def ca_rollover_fraction(self) -> float:
+        return float(self._conf("tls_ca_rollover_fraction"))
+
+    @property
+    def extra_sans(self) -> List[str]:
+        return str(self._conf("tls_extra_sans")).replace(",", " ").split()
+
+    @property
+    def root_certificate(self) -> str:
+        return str(self._conf("root_certificate") or "")
 
     def problem(self) -> Optional[str]:
         """A configuration error to show as blocked, or None."""
-        if self.certificate_lifetime_days < 1:
-            return "tls_certificate_lifetime must be at least 1 day"
-        if self.ca_lifetime_days < 2 * self.certificate_lifetime_days:
+        try:
+            leaf, ca = self.certificate_lifetime_days, self.ca_lifetime_days
+        except ValueError as exc:
+            return f"invalid lifetime: {exc}"
+        if ca < 2 * leaf:
             return "tls_ca_lifetime must be at least twice tls_certificate_lifetime"
+        for name, value in (("tls_renew_fraction", self.renew_fraction),
+                            ("tls_ca_rollover_fraction", self.ca_rollover_fraction)):
+            if not 0.1 <= value <= 0.95:
+                return f"{name} must be between 0.1 and 0.95"
         return None
 
 
-def build(options: dict, config: dict, charm_dir: str, application: str) -> Settings:
-    """Settings from raw layer options and config (missing keys take the defaults)."""
-    opts = dict(OPTION_DEFAULTS, **{k: v for k, v in options.items() if v is not None})
-    conf = dict(CONFIG_DEFAULTS, **{k: v for k, v in config.items() if v is not None})
-    system_ca = None
-    if opts["install_ca_to_system"]:
-        system_ca = os.path.join(storage.resolve_path(opts["system_ca_dir"], charm_dir),
-                                 f"{application}.crt")
-    paths = storage.Paths(
-        certificate=storage.resolve_path(opts["certificate_path"], charm_dir),
-        key=storage.resolve_path(opts["key_path"], charm_dir),
-        ca_bundle=storage.resolve_path(opts["ca_path"], charm_dir),
-        system_ca=system_ca)
-    return Settings(
-        key_algorithm=opts["key_algorithm"], ca_key_algorithm=opts["ca_key_algorithm"],
-        paths=paths, owner=storage.FileOwner(opts["owner"] or None, opts["group"] or None),
-        system_ca_update_command=opts["system_ca_update_command"] if system_ca else "",
-        manage_status=bool(opts["manage_status"]),
-        certificate_lifetime_days=int(conf["tls_certificate_lifetime"]),
-        ca_lifetime_days=int(conf["tls_ca_lifetime"]),
-        extra_sans=str(conf["tls_extra_sans"]).replace(",", " ").split(),
-        root_certificate=str(conf["root_certificate"] or ""))
-
-
 def load() -> Settings:
-    """Settings of this hook: ``charms.layer.options`` (layer:basic) and ``hookenv.config``."""
+    """Settings of this hook: ``charms.layer.options`` (layer:basic) and ``hookenv.config``
+    (read only if a config value is used)."""
     from charmhelpers.core import hookenv
     from charms.layer import options
 
-    return build(options.get("tls") or {}, dict(hookenv.config()), hookenv.charm_dir(),
-                 hookenv.application_name())
+    return Settings(options.get("tls") or {}, lambda: dict(hookenv.config()),
+                    hookenv.charm_dir(), hookenv.application_name())

@@ -61,7 +61,7 @@ def _claimed_names(unit_claims: Mapping[str, Sequence[str]]) -> Tuple[List[str],
 def sign_batch(ca: pki.CertificateAuthority, pending: Mapping[str, str],
                claims: Mapping[str, Mapping[str, Sequence[str]]],
                issued: Mapping[str, str], shared_names: Sequence[str] = (), *,
-               lifetime_days: int = 365,
+               lifetime_days: float = 365,
                now: Optional[datetime.datetime] = None) -> BatchResult:
     """Sign ``pending`` (unit -> CSR PEM).
 

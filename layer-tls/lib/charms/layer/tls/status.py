@@ -4,6 +4,7 @@ Set at the end of every hook, and only when it changed (status-set is a hook too
 """
 from __future__ import annotations
 
+import time
 from typing import Callable, Optional, Tuple
 
 from charmhelpers.core import hookenv, unitdata
@@ -27,9 +28,16 @@ def compute(tls, is_leader: bool, leader_blocked: Optional[str]) -> Tuple[str, s
     rejection = tls.get_rejection() if tls is not None else None
     if rejection and own_csr and rejection.get("csr-sha256") == storage.digest(own_csr):
         return "blocked", f"certificate request refused: {rejection.get('reason')}"
-    expiry = kv.get(storage.INSTALLED_EXPIRY)
-    if expiry:
+    validity = kv.get(storage.INSTALLED_VALIDITY)
+    if validity:
+        now = time.time()
+        expiry = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(validity[1]))
+        if now >= validity[1]:
+            return "blocked", f"certificate expired on {expiry}; renewal requested, not signed yet"
         message = f"certificate valid until {expiry}"
+        renew_at = kv.get(storage.RENEW_AT) or validity[1]
+        if kv.get(storage.RENEWING) and now > renew_at + (validity[1] - renew_at) / 2:
+            message += "; WARNING: close to expiry and the renewal is not signed yet"
         if is_leader and not ca_store.secrets_supported():
             message += " (CA key kept in leader settings: this Juju has no secrets)"
         return "active", message

@@ -25,7 +25,9 @@ CSR_NAMES = "layer.tls.csr-names"        # {"dns": [...], "ips": [...]} sorted, 
 INSTALLED_KEY = "layer.tls.installed.key"
 INSTALLED_CERT = "layer.tls.installed.certificate"
 INSTALLED_BUNDLE = "layer.tls.installed.ca-bundle"
-INSTALLED_EXPIRY = "layer.tls.installed.not-after"  # YYYY-MM-DD, for the status
+INSTALLED_VALIDITY = "layer.tls.installed.validity"  # [notBefore, notAfter], epoch seconds
+RENEW_AT = "layer.tls.renew-at"          # epoch seconds: ask for a new certificate then
+RENEWING = "layer.tls.renewing"          # digest of the certificate a renewal was asked for
 LAST_STATUS = "layer.tls.status"
 
 

@@ -6,8 +6,10 @@ with nothing to do never loads it.
 """
 from __future__ import annotations
 
+import hashlib
 import shlex
 import subprocess
+import time
 from typing import Optional
 
 from charmhelpers.core import hookenv, unitdata
@@ -80,36 +82,90 @@ def install_certificate(tls, settings: Settings) -> Optional[str]:
             kv.get(storage.INSTALLED_BUNDLE) == bundle_pem):
         _sync(settings, cert_pem, kv.get(storage.INSTALLED_KEY), bundle_pem)
         return "unchanged"
-    problem, expiry = _check_received(cert_pem, bundle_pem, kv.get(storage.PENDING_KEY))
+    problem, validity = _check_received(cert_pem, bundle_pem, kv.get(storage.PENDING_KEY))
     if problem:
         hookenv.log("layer:tls: not installing the received certificate: " + problem,
                     hookenv.WARNING)
         return None
     key_pem = kv.get(storage.PENDING_KEY)
+    if kv.get(storage.INSTALLED_CERT) != cert_pem:
+        kv.set(storage.INSTALLED_VALIDITY, validity)
+        kv.set(storage.RENEW_AT, renew_at(validity, settings.renew_fraction))
+        kv.unset(storage.RENEWING)
     kv.set(storage.INSTALLED_CERT, cert_pem)
     kv.set(storage.INSTALLED_KEY, key_pem)
     kv.set(storage.INSTALLED_BUNDLE, bundle_pem)
-    kv.set(storage.INSTALLED_EXPIRY, expiry)
     kv.set(storage.LEGACY_SERVER_CERT, cert_pem)
     kv.set(storage.LEGACY_CLIENT_CERT, cert_pem)
     kv.set(storage.legacy_unit_cert_key(hookenv.local_unit()), cert_pem)
     _sync(settings, cert_pem, key_pem, bundle_pem)
     hookenv.log("layer:tls: installed a new certificate and CA bundle")
+    acknowledge_installed(tls, cert_pem, bundle_pem)
     return "changed"
 
 
-def _check_received(cert_pem: str, bundle_pem: str,
-                    key_pem: Optional[str]) -> tuple[Optional[str], str]:
-    """(why not to install, "") or (None, the certificate's notAfter as YYYY-MM-DD)."""
+def acknowledge_installed(tls, cert_pem: str, bundle_pem: str) -> None:
+    """During a CA rollover (the bundle holds more than one CA) tell the leader which
+    bundle and certificate are in use here, so it moves to the next phase only once every
+    unit is there; afterwards withdraw the acknowledgement. Outside a rollover nothing is
+    written (a unit-data write wakes every peer)."""
+    if bundle_pem.count("BEGIN CERTIFICATE") > 1:
+        tls.publish_installed(storage.digest(bundle_pem), storage.digest(cert_pem))
+    else:
+        tls.publish_installed(None, None)
+
+
+def renew_at(validity: tuple[float, float], fraction: float) -> float:
+    """When to ask for a new certificate (epoch seconds): ``fraction`` of the lifetime,
+    moved by a jitter in [-0.05, 0.05] that differs per unit and per certificate, so that
+    the units of an application do not all renew in the same hook."""
+    not_before, not_after = validity
+    seed = f"{hookenv.local_unit()} {not_before}".encode()
+    jitter = (int(hashlib.sha256(seed).hexdigest()[:8], 16) / 0xFFFFFFFF - 0.5) / 10
+    share = min(max(fraction + jitter, 0.05), 0.97)
+    return not_before + (not_after - not_before) * share
+
+
+def update_renewal_time(settings: Settings) -> None:
+    """Recompute when to renew (the renew fraction may have changed)."""
+    kv = unitdata.kv()
+    validity = kv.get(storage.INSTALLED_VALIDITY)
+    if validity:
+        kv.set(storage.RENEW_AT, renew_at(tuple(validity), settings.renew_fraction))
+
+
+def renewal_due(now: Optional[float] = None) -> bool:
+    """True when the installed certificate is due for renewal (or expired) and no renewal
+    was asked for it yet. Reads unitdata only: no crypto, no hook tools."""
+    kv = unitdata.kv()
+    due = kv.get(storage.RENEW_AT)
+    if due is None or (now if now is not None else time.time()) < due:
+        return False
+    return kv.get(storage.RENEWING) != storage.digest(kv.get(storage.INSTALLED_CERT))
+
+
+def renew_certificate(tls, settings: Settings) -> None:
+    """Ask for a new certificate with a new key; the old one stays in use meanwhile."""
+    kv = unitdata.kv()
+    validity = kv.get(storage.INSTALLED_VALIDITY) or (0, 0)
+    state = "expired" if time.time() >= validity[1] else "due for renewal"
+    hookenv.log(f"layer:tls: the certificate is {state}; requesting a new one")
+    kv.set(storage.RENEWING, storage.digest(kv.get(storage.INSTALLED_CERT)))
+    request_certificate(tls, settings, new_key=True)
+
+
+def _check_received(cert_pem: str, bundle_pem: str, key_pem: Optional[str]
+                    ) -> tuple[Optional[str], tuple[float, float]]:
+    """(why not to install, ...) or (None, (notBefore, notAfter) as epoch seconds)."""
     from . import pki
 
     if not key_pem:
-        return "this unit has no key", ""
+        return "this unit has no key", (0.0, 0.0)
     try:
         cert = pki.load_certificate(cert_pem)
         bundle = pki.load_certificates(bundle_pem)
         if not pki.certificate_matches_key(cert, pki.load_private_key(key_pem)):
-            return "it does not match this unit's key (a newer one is on its way)", ""
+            return "it does not match this unit's key (a newer one is on its way)", (0.0, 0.0)
         dns_names, ips = pki.certificate_names(cert)
         if dns_names:
             pki.verify_certificate(cert, bundle, dns_name=dns_names[0])
@@ -117,8 +173,8 @@ def _check_received(cert_pem: str, bundle_pem: str,
             pki.verify_certificate(cert, bundle, ip_address=ips[0])
         pki.verify_certificate(cert, bundle, purpose="client")
     except (pki.PKIError, IndexError) as exc:
-        return f"it does not verify against the CA bundle ({exc})", ""
-    return None, cert.not_valid_after_utc.strftime("%Y-%m-%d")
+        return f"it does not verify against the CA bundle ({exc})", (0.0, 0.0)
+    return None, (cert.not_valid_before_utc.timestamp(), cert.not_valid_after_utc.timestamp())
 
 
 def _sync(settings: Settings, cert_pem: str, key_pem: Optional[str], bundle_pem: str) -> None:

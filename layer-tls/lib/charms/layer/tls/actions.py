@@ -1,0 +1,84 @@
+"""The layer's actions: show-certificate, get-ca-certificate, rotate-certificate, rotate-ca.
+
+Results never contain a private key. Wrong use (rotate-ca on a non-leader, no certificate
+yet) fails the action with a clear message.
+"""
+from __future__ import annotations
+
+from charmhelpers.core import hookenv, unitdata
+
+from . import storage
+from .settings import Settings
+
+
+def _endpoint():
+    from charms.reactive import endpoint_from_name
+
+    tls = endpoint_from_name("certificates")
+    if tls is None or not tls.has_peer_relation:
+        raise ActionFailed("the certificates peer relation does not exist yet")
+    return tls
+
+
+class ActionFailed(Exception):
+    pass
+
+
+def show_certificate(settings: Settings) -> dict:
+    from . import pki
+
+    cert_pem = unitdata.kv().get(storage.INSTALLED_CERT)
+    if not cert_pem:
+        raise ActionFailed("this unit has no certificate yet")
+    cert = pki.load_certificate(cert_pem)
+    dns_names, ips = pki.certificate_names(cert)
+    return {"subject": cert.subject.rfc4514_string(), "issuer": cert.issuer.rfc4514_string(),
+            "serial": format(cert.serial_number, "x"), "dns-names": ",".join(dns_names),
+            "ip-addresses": ",".join(ips),
+            "not-before": cert.not_valid_before_utc.isoformat(),
+            "not-after": cert.not_valid_after_utc.isoformat(),
+            "days-left": f"{pki.days_to_expiry(cert):.1f}",
+            "certificate": cert_pem, "path": settings.paths.certificate}
+
+
+def get_ca_certificate(settings: Settings) -> dict:
+    bundle = unitdata.kv().get(storage.INSTALLED_BUNDLE) or _endpoint().get_ca_bundle()
+    if not bundle:
+        raise ActionFailed("the CA is not known on this unit yet")
+    return {"ca-certificate": bundle, "count": str(bundle.count("BEGIN CERTIFICATE"))}
+
+
+def rotate_certificate(settings: Settings) -> dict:
+    from . import unit
+
+    unit.request_certificate(_endpoint(), settings, new_key=True)
+    return {"message": "a new key and certificate request were made; the current "
+                       "certificate stays in use until the new one is signed"}
+
+
+def rotate_ca(settings: Settings) -> dict:
+    from . import leader
+
+    tls = _endpoint()
+    if not tls.is_leader:
+        raise ActionFailed("rotate-ca runs on the leader unit only")
+    try:
+        leader.start_rollover(tls, settings, "rotate-ca action")
+    except (leader.RolloverError, leader.ca_store.CAUnavailable) as exc:
+        raise ActionFailed(str(exc)) from None
+    return {"message": "CA rollover started: the new CA is trusted next to the old one, "
+                       "then every certificate is reissued, then the old CA is dropped"}
+
+
+ACTIONS = {"show-certificate": show_certificate, "get-ca-certificate": get_ca_certificate,
+           "rotate-certificate": rotate_certificate, "rotate-ca": rotate_ca}
+
+
+def run(name: str, settings: Settings) -> None:
+    """Run action ``name`` and report through action-set / action-fail."""
+    try:
+        results = ACTIONS[name](settings)
+    except ActionFailed as exc:
+        hookenv.action_fail(str(exc))
+        return
+    hookenv.action_set(results)

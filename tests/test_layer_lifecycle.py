@@ -1,0 +1,214 @@
+"""layer:tls over time, in the in-memory harness: renewal, name changes, CA rollover with
+trust kept at every hook, departed units, actions."""
+import json
+import time
+
+import pytest
+from charms.layer.tls import pki, storage
+from tls_harness import assert_unit_has_valid_certificate, deploy, installed
+
+
+def pairwise_trust_problems(juju, units):
+    """Every unit's installed certificate must verify against every other unit's installed
+    bundle (as a server for its host name and as a client)."""
+    problems = []
+    for owner in units:
+        cert_pem = installed(juju, owner)[0]
+        if not cert_pem:
+            continue
+        cert = pki.load_certificate(cert_pem)
+        for peer in units:
+            bundle_pem = installed(juju, peer)[1]
+            if not bundle_pem:
+                continue
+            try:
+                pki.verify_certificate(cert, pki.load_certificates(bundle_pem),
+                                       dns_name="host-" + owner.replace("/", "-"))
+                pki.verify_certificate(cert, pki.load_certificates(bundle_pem),
+                                       purpose="client")
+            except pki.CertificateVerificationError as exc:
+                problems.append(f"{peer} does not trust {owner}: {exc}")
+    return problems
+
+
+def settle_checking_trust(juju, units, max_hooks=300):
+    """settle(), one hook at a time, checking pairwise trust after every hook."""
+    hooks = 0
+    while juju.pending:
+        unit, hook, rid, remote = juju.pending.pop(0)
+        if rid not in juju.relations or unit not in juju.relations[rid].members:
+            continue
+        juju.run_hook(unit, hook, rid=rid, remote_unit=remote)
+        hooks += 1
+        assert hooks < max_hooks, "did not settle"
+        problems = pairwise_trust_problems(juju, units)
+        assert not problems, f"after {unit} {hook}: {problems}"
+    return hooks
+
+
+def bundle_count(juju, rid):
+    return juju.app_bag(rid)["ca-bundle"].count("BEGIN CERTIFICATE")
+
+
+def test_renewal_when_due_with_a_new_key_and_jitter(tmp_path, secrets, hostnames, monkeypatch):
+    juju, rid, units = deploy(tmp_path, secrets)
+    renew_at = {u: juju.kv(u).get(storage.RENEW_AT) for u in units}
+    validity = juju.kv(units[0]).get(storage.INSTALLED_VALIDITY)
+    for u in units:
+        share = (renew_at[u] - validity[0]) / (validity[1] - validity[0])
+        assert 0.62 <= share <= 0.72, (u, share)
+    assert len(set(renew_at.values())) == 3, "jitter: units renew at different times"
+    before = {u: installed(juju, u) for u in units}
+    keys = {u: juju.kv(u).get(storage.INSTALLED_KEY) for u in units}
+
+    juju.run_hook(units[1], "update-status")  # not due: nothing happens
+    assert installed(juju, units[1]) == before[units[1]]
+
+    later = max(renew_at.values()) + 1
+    monkeypatch.setattr(time, "time", lambda: later)
+    for unit in units:
+        juju.run_hook(unit, "update-status")
+        assert juju.status(unit)[0] == "active"  # the old certificate is still in use
+    juju.settle()
+    for unit in units:
+        cert = assert_unit_has_valid_certificate(juju, unit)
+        assert installed(juju, unit)[0] != before[unit][0]
+        assert juju.kv(unit).get(storage.INSTALLED_KEY) != keys[unit]
+        assert cert.serial_number != pki.load_certificate(before[unit][0]).serial_number
+        assert juju.kv(unit).get(storage.RENEWING) is None
+
+
+def test_an_expired_certificate_says_so_and_is_renewed(tmp_path, secrets, hostnames,
+                                                       monkeypatch):
+    juju, rid, units = deploy(tmp_path, secrets, units=2)
+    validity = juju.kv(units[1]).get(storage.INSTALLED_VALIDITY)
+    monkeypatch.setattr(time, "time", lambda: validity[1] + 60)
+    juju.run_hook(units[1], "update-status")
+    state, message = juju.status(units[1])
+    assert state == "blocked" and message.startswith("certificate expired on ")
+    juju.settle()
+    assert juju.status(units[1]) == ("active", juju.status(units[1])[1])
+
+
+def test_a_renewal_not_signed_in_time_shows_a_warning(tmp_path, secrets, hostnames,
+                                                      monkeypatch):
+    juju, rid, units = deploy(tmp_path, secrets, units=2)
+    kv = juju.kv(units[1])
+    validity, renew_at = kv.get(storage.INSTALLED_VALIDITY), kv.get(storage.RENEW_AT)
+    monkeypatch.setattr(time, "time", lambda: renew_at + 1)
+    juju.run_hook(units[1], "update-status")
+    juju.pending.clear()  # the leader never gets to sign
+    monkeypatch.setattr(time, "time", lambda: validity[1] - 1)
+    juju.run_hook(units[1], "update-status")
+    state, message = juju.status(units[1])
+    assert state == "active" and "WARNING: close to expiry" in message
+
+
+def test_a_new_name_brings_a_new_certificate_and_the_same_names_do_not(
+        tmp_path, secrets, hostnames):
+    juju, rid, units = deploy(tmp_path, secrets, units=2)
+    before = installed(juju, units[1])
+    juju.run_hook(units[1], "config-changed")
+    juju.run_hook(units[1], "update-status")
+    juju.settle()
+    assert installed(juju, units[1]) == before, "no reissue when nothing changed"
+    for unit in units:
+        juju.set_config(unit, tls_extra_sans="service.example 10.9.9.9")
+        juju.run_hook(unit, "config-changed")
+    juju.settle()
+    for unit in units:
+        cert = assert_unit_has_valid_certificate(juju, unit)
+        dns_names, ips = pki.certificate_names(cert)
+        assert "service.example" in dns_names and "10.9.9.9" in ips
+
+
+def test_a_departed_unit_leaves_the_app_data_and_returns_fresh(tmp_path, secrets, hostnames):
+    juju, rid, units = deploy(tmp_path, secrets)
+    gone = units[2]
+    juju.leave(rid, gone)
+    juju.settle()
+    assert gone not in json.loads(juju.app_bag(rid)["certificates"])
+    assert f"{gone}_signed_certificate" not in juju.unit_bag(rid, units[0])
+    assert not juju.flag_set(units[0], "tls.peers.departed")
+
+
+def test_ca_rollover_keeps_trust_at_every_hook_and_drops_the_old_ca(tmp_path, secrets,
+                                                                    hostnames):
+    juju, rid, units = deploy(tmp_path, secrets)
+    old_ca = juju.app_bag(rid)["ca-bundle"]
+    run = juju.run_hook(units[0], "rotate-ca")
+    assert run.action_failed is None and "rollover started" in run.action_results["message"]
+    assert bundle_count(juju, rid) == 2
+    assert secrets.revisions == 1
+    hooks = settle_checking_trust(juju, units)
+    assert hooks > 0
+    final = juju.app_bag(rid)["ca-bundle"]
+    assert bundle_count(juju, rid) == 1 and final != old_ca
+    assert juju.leader_settings["certificate_authority"] == final
+    new_ca = pki.load_certificate(final)
+    for unit in units:
+        cert = assert_unit_has_valid_certificate(juju, unit)
+        assert cert.issuer == new_ca.subject
+        assert installed(juju, unit)[1] == final
+        assert "tls-installed" not in juju.unit_bag(rid, unit)
+
+
+def test_rollover_resumes_after_a_leader_change(tmp_path, secrets, hostnames):
+    juju, rid, units = deploy(tmp_path, secrets)
+    juju.run_hook(units[0], "rotate-ca")
+    juju.set_leader(units[1])
+    juju.run_hook(units[1], "leader-elected")
+    juju.run_hook(units[0], "leader-settings-changed")
+    settle_checking_trust(juju, units)
+    assert bundle_count(juju, rid) == 1
+    for unit in units:
+        assert_unit_has_valid_certificate(juju, unit)
+
+
+def test_actions(tmp_path, secrets, hostnames):
+    juju, rid, units = deploy(tmp_path, secrets, units=2)
+    shown = juju.run_hook(units[1], "show-certificate").action_results
+    cert_pem = installed(juju, units[1])[0]
+    assert shown["certificate"] == cert_pem
+    assert shown["dns-names"] == "host-tls-1"
+    assert shown["serial"] == format(pki.load_certificate(cert_pem).serial_number, "x")
+    assert "PRIVATE KEY" not in json.dumps(shown)
+    ca = juju.run_hook(units[1], "get-ca-certificate").action_results
+    assert ca["ca-certificate"] == juju.app_bag(rid)["ca-bundle"]
+
+    refused = juju.run_hook(units[1], "rotate-ca")
+    assert refused.action_failed == "rotate-ca runs on the leader unit only"
+
+    key_before = juju.kv(units[1]).get(storage.INSTALLED_KEY)
+    run = juju.run_hook(units[1], "rotate-certificate")
+    assert "new key" in run.action_results["message"]
+    juju.settle()
+    assert juju.kv(units[1]).get(storage.INSTALLED_KEY) != key_before
+    assert_unit_has_valid_certificate(juju, units[1])
+
+    assert juju.run_hook(units[0], "rotate-ca").action_failed is None
+    again = juju.run_hook(units[0], "rotate-ca")
+    assert again.action_failed == "a CA rollover is already in progress"
+
+
+def test_show_certificate_before_there_is_one_fails_clearly(tmp_path, secrets, hostnames):
+    juju, rid, units = deploy(tmp_path, secrets, units=1,
+                              config={"tls_certificate_lifetime": "4000d"})
+    assert juju.run_hook(units[0], "show-certificate").action_failed == (
+        "this unit has no certificate yet")
+
+
+@pytest.mark.parametrize("value,days", [("365d", 365), ("12h", 0.5), ("30m", 30 / 1440),
+                                        ("90", 90), (" 2.5d ", 2.5)])
+def test_durations(value, days):
+    from charms.layer.tls import settings
+
+    assert settings.parse_duration_days(value) == pytest.approx(days)
+
+
+@pytest.mark.parametrize("value", ["", "0d", "-1d", "1w", "d", "1.5.2d"])
+def test_bad_durations(value):
+    from charms.layer.tls import settings
+
+    with pytest.raises(ValueError):
+        settings.parse_duration_days(value)

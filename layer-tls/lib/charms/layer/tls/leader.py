@@ -237,6 +237,52 @@ def sign_pending(tls, settings: Settings) -> SigningOutcome:
     return SigningOutcome(len(result.certificates), rejections, None)
 
 
+def adopt_ca(tls, settings: Settings, ca_cert_pem: str, ca_key_pem: Optional[str],
+             legacy_certificates: Dict[str, str]) -> str:
+    """Take over an existing PKI (the legacy easy-rsa layer's) without forcing rotation.
+
+    With the old CA's key, that CA becomes the application's CA. Without it (lost on a
+    legacy leader change) a new CA is made and the old CA certificate stays in the bundle
+    behind it: a CA rollover, so the old certificates keep working until each unit has one
+    from the new CA. Either way, each unit's existing certificate (``legacy_certificates``:
+    unit -> PEM) is published as its current one when it is still valid, was issued by
+    the old CA and certifies the key of the unit's current CSR; the others are signed
+    normally. Never replaces a CA that is already stored. Returns what was done.
+    """
+    from . import pki
+
+    if ca_store.load(hookenv.leader_get) is not None:
+        return "an application CA exists already; nothing adopted"
+    old_ca_cert = pki.load_certificate(ca_cert_pem)
+    if ca_key_pem:
+        ca = pki.CertificateAuthority(old_ca_cert, pki.load_private_key(ca_key_pem))
+        ca_store.store(ca_store.CAMaterial(ca_cert_pem, ca_key_pem), hookenv.leader_set)
+        publish_ca(tls, ca, settings)
+        what = "adopted the existing CA"
+    else:
+        ca = _new_ca(settings)
+        ca_store.store(ca_store.CAMaterial(pki.certificate_to_pem(ca.certificate),
+                                           pki.private_key_to_pem(ca.private_key).decode()),
+                       hookenv.leader_set)
+        tls.set_ca_bundle(pki.certificate_to_pem(old_ca_cert))
+        publish_ca(tls, ca, settings)  # new CA first, the old one behind it: a rollover
+        what = "made a new CA (the old CA key is gone); the old CA stays trusted meanwhile"
+    csrs = tls.get_csr_map()
+    kept = {}
+    for unit_name, cert_pem in legacy_certificates.items():
+        try:
+            cert = pki.load_certificate(cert_pem)
+            csr_key = pki.load_csr_public_key(csrs[unit_name])
+            pki.verify_certificate(cert, [old_ca_cert], purpose="client")
+        except (KeyError, pki.PKIError):
+            continue
+        if pki.public_key_fingerprint(cert.public_key()) == pki.public_key_fingerprint(csr_key):
+            kept[unit_name] = cert_pem
+    tls.set_certs(kept)
+    hookenv.log(f"layer:tls: {what}; kept {len(kept)} existing certificate(s)")
+    return what
+
+
 def drop_departed(tls) -> None:
     """Remove departed units' certificates, CSR digests and rejections from the app data."""
     for unit in tls.departed_units():

@@ -140,6 +140,14 @@ def load_certificates(pem: Union[str, bytes]) -> List[x509.Certificate]:
     return list(certs)
 
 
+def load_csr_public_key(pem: Union[str, bytes]) -> PublicKey:
+    """The public key of a PEM CSR (no policy checks: for matching keys only)."""
+    try:
+        return x509.load_pem_x509_csr(_to_bytes(pem)).public_key()  # type: ignore[return-value]
+    except ValueError as exc:
+        raise PKIError(f"not a PEM CSR: {exc}") from None
+
+
 def csr_to_pem(csr: x509.CertificateSigningRequest) -> str:
     """PEM text of a CSR."""
     return csr.public_bytes(serialization.Encoding.PEM).decode("ascii")

@@ -60,6 +60,18 @@ def request_certificate(tls, settings: Settings, *, new_key: bool = False) -> No
     hookenv.log(f"layer:tls: published a CSR for {count}")
 
 
+def adopt_key(key_pem: str) -> bool:
+    """Keep an existing private key (a legacy PKI's) as this unit's key, so that its
+    existing certificate stays usable; False when the unit has a key already."""
+    from . import pki
+
+    kv = unitdata.kv()
+    if kv.get(storage.PENDING_KEY):
+        return False
+    kv.set(storage.PENDING_KEY, pki.private_key_to_pem(pki.load_private_key(key_pem)).decode())
+    return True
+
+
 def names_changed(settings: Settings) -> bool:
     """True when the names of the published CSR differ from the unit's names now."""
     published = unitdata.kv().get(storage.CSR_NAMES)

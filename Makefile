@@ -8,7 +8,17 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: test test-unit test-model lint demo bench clean
 
+# Debian packages the tests and benchmarks use: the openssl CLI (interop checks, SHA-1/MD5
+# CSRs) and easy-rsa (legacy PKI adoption, benchmarks). Installed when missing (as root).
+
 $(STAMP): requirements-dev.txt
+	@missing=""; command -v openssl >/dev/null || missing="$$missing openssl"; \
+	[ -x /usr/share/easy-rsa/easyrsa ] || missing="$$missing easy-rsa"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  else echo "please install the Debian packages:$$missing"; exit 1; fi; \
+	fi
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt

@@ -11,18 +11,6 @@ reloading its workload) and the legacy flags of the easy-rsa layer.
 from charmhelpers.core import hookenv, unitdata
 from charms.reactive import clear_flag, hook, is_flag_set, set_flag, when, when_not
 
-CERT_FLAGS = (
-    "tls.certificate.available",
-    "tls.server.certificate available",
-    "tls.client.certificate available",
-    "client certificate available",
-    "server certificate available",
-)
-CA_FLAGS = (
-    "tls.ca.available",
-    "certificate authority available",
-    "tls.certificate.authority available",
-)
 LEADER_BLOCKED = "layer.tls.leader.blocked"
 
 
@@ -64,13 +52,7 @@ def install_certificate(tls):
     """Install this unit's certificate and the CA bundle once they check out."""
     from charms.layer.tls import unit
 
-    outcome = unit.install_certificate(tls, _settings())
-    if outcome is None:
-        return
-    for flag in CERT_FLAGS + CA_FLAGS:
-        set_flag(flag)
-    if outcome == "changed":
-        set_flag("tls.certificate.changed")
+    unit.install_certificate(tls, _settings())
 
 
 @hook("config-changed", "upgrade-charm", "update-status")
@@ -116,7 +98,7 @@ def leader_ca_duties():
         return
     try:
         if leader.rollover_running(tls):
-            hookenv.log("layer:tls: CA rollover: " + leader.rollover_step(tls, _settings()))
+            leader.rollover_step(tls, _settings())
         elif hookenv.hook_name() == "update-status" and leader.rollover_due():
             leader.start_rollover(tls, _settings(), "the CA reached tls_ca_rollover_fraction")
     except ca_store.CAUnavailable as exc:

@@ -162,7 +162,7 @@ def rollover_step(tls, settings: Settings) -> str:
     serving = sorted(u for u in certs if u in set(tls.peer_units()) | {tls.local_unit_name})
     untrusting = [u for u in serving if acks.get(u, {}).get("ca-bundle") != bundle_digest]
     if untrusting:
-        return f"waiting for {len(untrusting)} unit(s) to trust the new CA"
+        return _rollover_log(f"waiting for {len(untrusting)} unit(s) to trust the new CA")
     ca_ski = pki.subject_key_id(ca.certificate)
     stale = [u for u in serving if pki.authority_key_id(pki.load_certificate(certs[u])) != ca_ski]
     if stale:
@@ -176,17 +176,21 @@ def rollover_step(tls, settings: Settings) -> str:
             hookenv.log(f"layer:tls: cannot reissue {name}: {rejection.code}: "
                         f"{rejection.reason}", hookenv.WARNING)
         unit.install_certificate(tls, settings)
-        hookenv.log(f"layer:tls: CA rollover: reissued {len(result.certificates)} "
-                    "certificate(s) from the new CA")
-        return f"reissued {len(result.certificates)} certificate(s) from the new CA"
+        return _rollover_log(f"reissued {len(result.certificates)} certificate(s) from the "
+                             "new CA")
     not_using = [u for u in serving
                  if acks.get(u, {}).get("certificate") != storage.digest(certs[u])]
     if not_using:
-        return f"waiting for {len(not_using)} unit(s) to use their new certificate"
+        return _rollover_log(f"waiting for {len(not_using)} unit(s) to use their new "
+                             "certificate")
     tls.set_ca_bundle(pki.certificate_to_pem(ca.certificate))
     unit.install_certificate(tls, settings)
-    hookenv.log("layer:tls: CA rollover finished: the old CA left the bundle")
-    return "finished"
+    return _rollover_log("finished: the old CA left the bundle")
+
+
+def _rollover_log(state: str) -> str:
+    hookenv.log(f"layer:tls: CA rollover: {state}")
+    return state
 
 
 def _input_digest(csr: str, claims: dict, settings: Settings) -> str:

@@ -18,6 +18,20 @@ from . import storage
 from .settings import Settings
 
 PEER_ENDPOINT = "certificates"
+# Flags for upper layers (the legacy names too), set once the material is installed.
+CERT_FLAGS = (
+    "tls.certificate.available",
+    "tls.server.certificate available",
+    "tls.client.certificate available",
+    "client certificate available",
+    "server certificate available",
+)
+CA_FLAGS = (
+    "tls.ca.available",
+    "certificate authority available",
+    "tls.certificate.authority available",
+)
+CHANGED_FLAG = "tls.certificate.changed"
 
 
 def current_names(settings: Settings):
@@ -79,13 +93,26 @@ def names_changed(settings: Settings) -> bool:
 
 
 def install_certificate(tls, settings: Settings) -> Optional[str]:
-    """Install this unit's certificate and the CA bundle from the relation.
+    """Install this unit's certificate and the CA bundle from the relation, and set the
+    flags for upper layers (``tls.certificate.changed`` when something new was installed).
 
     Returns "changed" when a new certificate or bundle was installed, "unchanged" when
     everything was already in place (files repaired if needed), None when there is nothing
     usable yet (the reason is logged). Checks before installing: the certificate matches the
     unit's key and verifies against the bundle for the unit's first name.
     """
+    outcome = _install(tls, settings)
+    if outcome is not None:
+        from charms.reactive import set_flag
+
+        for flag in CERT_FLAGS + CA_FLAGS:
+            set_flag(flag)
+        if outcome == "changed":
+            set_flag(CHANGED_FLAG)
+    return outcome
+
+
+def _install(tls, settings: Settings) -> Optional[str]:
     cert_pem, bundle_pem = tls.get_signed_cert(), tls.get_ca_bundle()
     if not cert_pem or not bundle_pem:
         return None

@@ -1,0 +1,162 @@
+"""Lifecycle scenarios with the built tls-demo charm across simulated units: renewal with
+short-lived certificates, name changes, CA rollover with mTLS checked after every hook,
+a crash between rollover phases, and the actions."""
+import json
+import time
+
+import pytest
+from charms.layer.tls import pki
+from model import Model, SettleTimeout, build_charm
+from model_checks import (
+    DEMO_LAYER,
+    check_all,
+    check_certificates,
+    check_mtls,
+    free_port,
+    stop_services,
+    unit_files,
+)
+
+pytestmark = [pytest.mark.model, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def charm():
+    return build_charm(DEMO_LAYER)
+
+
+@pytest.fixture
+def make_model(charm, tmp_path):
+    models = []
+
+    def make(seed=1, config=None, **kw):
+        port = free_port()
+        model = Model(charm, tmp_path / f"m{len(models)}", seed=seed,
+                      config=dict(config or {}, echo_port=port), **kw)
+        model.port = port
+        models.append(model)
+        return model
+
+    yield make
+    for model in models:
+        stop_services(model)
+
+
+def serials(model):
+    return {name: cert.serial_number for name, cert in check_certificates(model).items()}
+
+
+def step_checking_mtls(model, max_hooks=400):
+    """Run queued hooks one at a time; after each, every pair of units must still complete
+    a mutual-TLS handshake. Returns the number of hooks run."""
+    hooks = 0
+    while True:
+        try:
+            model.settle(max_hooks=1)
+            done = True
+        except SettleTimeout:
+            done = False
+        hooks += 1
+        check_mtls(model, model.port)
+        if done:
+            return hooks
+        assert hooks < max_hooks, "the model did not settle"
+
+
+def test_short_lived_certificates_are_renewed_before_they_expire(make_model):
+    model = make_model(seed=4, config={"tls_certificate_lifetime": "2m",
+                                       "tls_renew_fraction": 0.5})
+    model.deploy(3)
+    model.settle()
+    first = serials(model)
+    deadline = time.monotonic() + 150
+    renewed = {}
+    while len(renewed) < len(first):
+        assert time.monotonic() < deadline, f"only {sorted(renewed)} renewed"
+        time.sleep(5)
+        model.tick_update_status()  # units check their renewal time on update-status too
+        renewed = {n: s for n, s in serials(model).items() if s != first[n]}
+    check_all(model, model.port)
+
+
+def test_a_new_extra_san_reissues_and_nothing_else_does(make_model):
+    model = make_model(seed=6)
+    model.deploy(2)
+    model.settle()
+    before = serials(model)
+    model.tick_update_status()
+    model.set_config({"echo_port": model.port})  # config-changed with nothing new
+    model.settle()
+    assert serials(model) == before, "no reissue when the names did not change"
+    model.set_config({"tls_extra_sans": "echo.example 10.200.0.1"})
+    model.settle()
+    result = check_all(model, model.port)
+    for cert in result["certs"].values():
+        dns_names, ips = pki.certificate_names(cert)
+        assert "echo.example" in dns_names and "10.200.0.1" in ips
+
+
+def test_ca_rollover_keeps_mtls_working_after_every_hook(make_model):
+    model = make_model(seed=8)
+    model.deploy(3)
+    model.settle()
+    old_bundle = model.app_data()["ca-bundle"]
+    result = model.run_action(model.leader, "rotate-ca")
+    assert result["status"] == "completed", result
+    hooks = step_checking_mtls(model)
+    new_bundle = model.app_data()["ca-bundle"]
+    assert new_bundle.count("BEGIN CERTIFICATE") == 1 and new_bundle != old_bundle
+    new_ca = pki.load_certificate(new_bundle)
+    certs = check_all(model, model.port)["certs"]
+    assert all(cert.issuer == new_ca.subject for cert in certs.values())
+    for name in model.unit_names:
+        assert unit_files(model, name)["ca"].read_text() == new_bundle
+    print(f"CA rollover: {hooks} hooks, mTLS checked after each")
+
+
+def test_a_crash_between_rollover_phases_resumes(make_model):
+    model = make_model(seed=9)
+    names = model.deploy(3)
+    model.settle()
+    assert model.run_action(model.leader, "rotate-ca")["status"] == "completed"
+    model.fail_next(model.leader, "certificates-relation-changed")
+    model.fail_next(names[1], "certificates-relation-changed")
+    stats = model.settle()
+    assert stats.failures >= 1
+    assert model.app_data()["ca-bundle"].count("BEGIN CERTIFICATE") == 1
+    check_all(model, model.port)
+
+
+def test_actions_on_the_model(make_model):
+    model = make_model(seed=10)
+    names = model.deploy(2)
+    model.settle()
+    non_leader = [n for n in names if n != model.leader][0]
+    shown = model.run_action(non_leader, "show-certificate")
+    assert shown["status"] == "completed", shown
+    assert shown["results"]["certificate"] == unit_files(model, non_leader)["cert"].read_text()
+    assert model.unit(non_leader).address in shown["results"]["ip-addresses"]
+    assert "PRIVATE KEY" not in json.dumps(shown["results"])
+    ca = model.run_action(non_leader, "get-ca-certificate")
+    assert ca["results"]["ca-certificate"] == model.app_data()["ca-bundle"]
+    refused = model.run_action(non_leader, "rotate-ca")
+    assert refused["status"] == "failed"
+    assert refused["message"] == "rotate-ca runs on the leader unit only"
+    key_before = unit_files(model, non_leader)["key"].read_text()
+    assert model.run_action(non_leader, "rotate-certificate")["status"] == "completed"
+    model.settle()
+    assert unit_files(model, non_leader)["key"].read_text() != key_before
+    check_all(model, model.port)
+
+
+def test_the_old_leader_leaves_mid_rollover(make_model):
+    model = make_model(seed=12)
+    model.deploy(3)
+    model.settle()
+    old_leader = model.leader
+    assert model.run_action(old_leader, "rotate-ca")["status"] == "completed"
+    model.remove_unit(old_leader)
+    model.settle()
+    assert model.leader != old_leader
+    assert model.app_data()["ca-bundle"].count("BEGIN CERTIFICATE") == 1
+    check_all(model, model.port)

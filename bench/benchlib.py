@@ -137,3 +137,25 @@ def write_index(order: Sequence[str]) -> str:
     with open(path, "w") as f:
         f.write("\n".join(parts))
     return path
+
+
+def write_data(name: str, data: object) -> str:
+    """results/<name>.json: a section's raw figures (the plot reads them)."""
+    import json
+
+    os.makedirs(RESULTS, exist_ok=True)
+    path = os.path.join(RESULTS, name + ".json")
+    with open(path, "w") as f:
+        json.dump(data, f, indent=1, sort_keys=True)
+        f.write("\n")
+    return path
+
+
+def read_data(name: str) -> Optional[object]:
+    import json
+
+    try:
+        with open(os.path.join(RESULTS, name + ".json")) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None

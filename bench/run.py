@@ -1,6 +1,11 @@
 """`make bench`: run the benchmark sections, print their tables, write bench/results/.
 
-    .venv/bin/python bench/run.py [--quick] [SECTION ...]
+    .venv/bin/python bench/run.py [--quick] [--skip SECTION] [--model-max-n N] [SECTION ...]
+
+Sections: pki (this library vs the openssl CLI and easy-rsa), leader (one leader hook
+signing 1,000 pending CSRs, in-process fake hook tools), hooks (quiet hooks of a charm with
+and without layer:tls in the simulated model), model (hooks to settle N units, bytes
+published; the slow one: `--skip model` or BENCH_SKIP=model leaves it out).
 
 Each section is a function returning markdown; its result goes to
 bench/results/<section>.md and all present results are gathered in bench/results/README.md.
@@ -25,9 +30,35 @@ def _pki(quick: bool) -> str:
     return pki_bench.run_section(pki_bench.Config.quick() if quick else pki_bench.Config())
 
 
+def _leader(quick: bool) -> str:
+    import leader_bench
+    return leader_bench.run_section(leader_bench.Config.quick() if quick
+                                    else leader_bench.Config())
+
+
+def _hooks(quick: bool) -> str:
+    import hooks_bench
+    return hooks_bench.run_section(hooks_bench.Config.quick() if quick
+                                   else hooks_bench.Config())
+
+
+def _model(quick: bool) -> str:
+    import model_bench
+    max_n = os.environ.get("BENCH_MODEL_MAX_N")
+    only = os.environ.get("BENCH_MODEL_ONLY_N")
+    return model_bench.run_section(model_bench.Config.quick() if quick
+                                   else model_bench.Config(),
+                                   max_n=int(max_n) if max_n else None,
+                                   only_n=[int(n) for n in only.split(",")] if only else (),
+                                   save=not quick)
+
+
 # name -> function(quick) returning the section's markdown; run in this order.
 SECTIONS: Dict[str, Callable[[bool], str]] = {
     "pki": _pki,
+    "leader": _leader,
+    "hooks": _hooks,
+    "model": _model,
 }
 
 
@@ -37,11 +68,25 @@ def main(argv=None) -> int:
                         help="sections to run, of: " + ", ".join(SECTIONS) + " (default: all)")
     parser.add_argument("--quick", action="store_true",
                         help="fewer units and one repetition: a smoke run, not a result")
+    parser.add_argument("--skip", action="append", default=[], metavar="SECTION",
+                        help="leave a section out (repeatable; also BENCH_SKIP=a,b), e.g. "
+                             "--skip model: the simulated model runs take the longest")
+    parser.add_argument("--model-max-n", type=int, metavar="N",
+                        help="model section: only deploys of at most N units "
+                             "(also BENCH_MODEL_MAX_N)")
+    parser.add_argument("--model-only-n", metavar="N[,N]",
+                        help="model section: run only these N, keep the other N of the "
+                             "same charm builds from results/model.json (BENCH_MODEL_ONLY_N)")
     args = parser.parse_args(argv)
-    unknown = [s for s in args.sections if s not in SECTIONS]
+    if args.model_only_n:
+        os.environ["BENCH_MODEL_ONLY_N"] = args.model_only_n
+    if args.model_max_n is not None:
+        os.environ["BENCH_MODEL_MAX_N"] = str(args.model_max_n)
+    skip = set(args.skip) | {s for s in os.environ.get("BENCH_SKIP", "").split(",") if s}
+    unknown = [s for s in list(args.sections) + sorted(skip) if s not in SECTIONS]
     if unknown:
         parser.error("unknown section(s): " + ", ".join(unknown))
-    for name in args.sections or list(SECTIONS):
+    for name in [s for s in args.sections or list(SECTIONS) if s not in skip]:
         start = time.perf_counter()
         markdown = SECTIONS[name](args.quick)
         print(markdown)
@@ -51,6 +96,10 @@ def main(argv=None) -> int:
                   f"{os.path.relpath(path)}]\n", file=sys.stderr)
     if not args.quick:
         write_index(list(SECTIONS))
+        import plots
+        path = plots.draw()
+        if path:
+            print(f"[plot written to {os.path.relpath(path)}]", file=sys.stderr)
     return 0
 
 

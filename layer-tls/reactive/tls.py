@@ -9,9 +9,7 @@ Flags set here for upper layers (see README.md): ``tls.ca.available``,
 reloading its workload) and the legacy flags of the easy-rsa layer.
 """
 from charmhelpers.core import hookenv, unitdata
-from charms.reactive import clear_flag, hook, is_flag_set, set_flag, when, when_not
-
-LEADER_BLOCKED = "layer.tls.leader.blocked"
+from charms.reactive import clear_flag, hook, set_flag, when, when_not
 
 
 def _settings():
@@ -31,10 +29,10 @@ def publish_certificate_request(tls):
 @when("sign certificate signing request")
 def sign_certificate_requests(tls):
     """Leader: check and sign every pending CSR in one batch, publish once."""
-    from charms.layer.tls import leader
+    from charms.layer.tls import leader, status
 
     outcome = leader.sign_pending(tls, _settings())
-    unitdata.kv().set(LEADER_BLOCKED, outcome.blocked)
+    unitdata.kv().set(status.LEADER_BLOCKED, outcome.blocked)
 
 
 @when("tls.peers.departed")
@@ -90,7 +88,7 @@ def renew_when_due():
 def leader_ca_duties():
     """Leader, every hook: advance a running CA rollover; on update-status, start one when
     the CA has lived its configured fraction. Cheap unless a rollover runs."""
-    from charms.layer.tls import ca_store, leader
+    from charms.layer.tls import ca_store, leader, status
     from charms.reactive import endpoint_from_name
 
     tls = endpoint_from_name("certificates")
@@ -103,7 +101,7 @@ def leader_ca_duties():
             leader.start_rollover(tls, _settings(), "the CA reached tls_ca_rollover_fraction")
     except ca_store.CAUnavailable as exc:
         hookenv.log(f"layer:tls: CA rollover paused: {exc}", hookenv.ERROR)
-        unitdata.kv().set(LEADER_BLOCKED, str(exc))
+        unitdata.kv().set(status.LEADER_BLOCKED, str(exc))
 
 
 @hook("show-certificate", "get-ca-certificate", "rotate-certificate", "rotate-ca")
@@ -132,4 +130,4 @@ def register_status_update():
 def _update_status():
     from charms.layer.tls import status
 
-    status.update(is_flag_set, LEADER_BLOCKED)
+    status.update()

@@ -5,7 +5,7 @@ Set at the end of every hook, and only when it changed (status-set is a hook too
 from __future__ import annotations
 
 import time
-from typing import Callable, Optional, Tuple
+from typing import Optional, Tuple
 
 from charmhelpers.core import hookenv, unitdata
 
@@ -15,6 +15,7 @@ PEER_ENDPOINT = "certificates"
 
 
 CONFIG_PROBLEM = "layer.tls.config-problem"  # set on config-changed (settings.problem())
+LEADER_BLOCKED = "layer.tls.leader.blocked"  # why the leader cannot sign, or None
 
 
 def compute(tls, is_leader: bool, leader_blocked: Optional[str]) -> Tuple[str, str]:
@@ -48,13 +49,14 @@ def compute(tls, is_leader: bool, leader_blocked: Optional[str]) -> Tuple[str, s
     return "waiting", "waiting for the leader to sign the certificate request"
 
 
-def update(is_flag_set: Callable[[str], bool], leader_blocked_key: str) -> None:
+def update() -> None:
     """Compute and set the status if it changed and the charm lets the layer manage it."""
     from charms.reactive import endpoint_from_name
 
     kv = unitdata.kv()
     tls = endpoint_from_name(PEER_ENDPOINT)
-    state, message = compute(tls, hookenv.is_leader(), kv.get(leader_blocked_key))
+    is_leader = tls.is_leader if tls is not None else hookenv.is_leader()  # cached per hook
+    state, message = compute(tls, is_leader, kv.get(LEADER_BLOCKED))
     if kv.get(storage.LAST_STATUS) == [state, message]:
         return
     from . import settings

@@ -125,11 +125,16 @@ def test_a_new_name_brings_a_new_certificate_and_the_same_names_do_not(
 def test_a_departed_unit_leaves_the_app_data_and_returns_fresh(tmp_path, secrets, hostnames):
     juju, rid, units = deploy(tmp_path, secrets)
     gone = units[2]
+    old_serial = assert_unit_has_valid_certificate(juju, gone).serial_number
     juju.leave(rid, gone)
     juju.settle()
     assert gone not in json.loads(juju.app_bag(rid)["certificates"])
     assert f"{gone}_signed_certificate" not in juju.unit_bag(rid, units[0])
     assert not juju.flag_set(units[0], "tls.peers.departed")
+    juju.enter(rid, gone)
+    juju.settle()
+    assert gone in json.loads(juju.app_bag(rid)["certificates"])
+    assert assert_unit_has_valid_certificate(juju, gone).serial_number != old_serial
 
 
 def test_ca_rollover_keeps_trust_at_every_hook_and_drops_the_old_ca(tmp_path, secrets,

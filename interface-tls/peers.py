@@ -218,6 +218,9 @@ class TlsPeers(Endpoint):
         if raw is None or raw == '':
             return None
         if not looks_like_pem(raw, labels):
+            block = _single_pem_block(raw, labels)
+            if block is not None:  # easy-rsa's issued/*.crt: openssl's text dump, then PEM
+                return block
             size = len(raw) if isinstance(raw, str) else 0
             self._warn(f'{where}: does not look like PEM ({size} chars), ignored')
             return None
@@ -651,6 +654,20 @@ class TlsPeers(Endpoint):
         for key in list(own.data):
             if key.endswith(LEGACY_CERT_SUFFIX) and key[:-len(LEGACY_CERT_SUFFIX)] in served:
                 self._set_raw(own, key, None)
+
+
+def _single_pem_block(text: Any, labels: tuple) -> Optional[str]:
+    """The one PEM block of ``text`` with one of ``labels`` when text precedes it (as in
+    the certificates the legacy easy-rsa layer published), else None."""
+    if not isinstance(text, str) or len(text) > MAX_PEM_CHARS:
+        return None
+    for label in labels:
+        begin, end = f'-----BEGIN {label}-----', f'-----END {label}-----'
+        if text.count(begin) == 1 and text.count(end) == 1:
+            start, stop = text.index(begin), text.index(end) + len(end)
+            if start < stop:
+                return text[start:stop] + '\n'
+    return None
 
 
 def _toggle(flag: str, should_set: bool, value: Dict[str, str]) -> None:

@@ -423,3 +423,23 @@ def test_app_data_overwritten_cleanly_after_bad_json(tmp_path):
     _endpoint_call(juju, a0, 'set_cert', a0, fake_cert('x'))
     assert _certs(juju, rid) == {a0: fake_cert('x')}
     assert juju.flag_set(a0, SIGNED)
+
+
+def test_a_legacy_certificate_with_openssl_text_before_the_pem_is_read(tmp_path):
+    """easy-rsa's issued/*.crt (which the legacy layer published as is) starts with
+    openssl's text dump; the interface takes the one PEM block out of it."""
+    from charms.reactive import endpoint_from_name
+
+    juju = FakeJuju(tmp_path)
+    a0, a1 = juju.add_unit(), juju.add_unit()
+    juju.set_leader(a0)
+    rid = juju.add_peer_relation()
+    juju.enter(rid, a0)
+    juju.enter(rid, a1)
+    juju.settle()
+    pem = fake_cert(fake_csr(a1))
+    dump = "Certificate:\n    Data:\n        Version: 3 (0x2)\n" + pem
+    juju.set_unit_data(rid, a0, **{f"{a1}_signed_certificate": dump})
+    run = juju.run_hook(a1, "update-status", call=lambda: endpoint_from_name(
+        "certificates").legacy_certificates())
+    assert run.result[a1].strip() == pem.strip()

@@ -162,10 +162,6 @@ def test_server_only_legacy_certificates_are_reissued_with_the_same_keys_and_ca(
             state.certificates[unit])), ca, dns_name="host-" + unit.replace("/", "-"))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "leader.rollover_step counts only units with a certificate in the app data, so it drops "
-    "the old CA in the first hook while the not yet upgraded units still use legacy "
-    "certificates (fix: wait for every peer unit; passes with it, see the report)"))
 def test_lost_ca_key_rolls_over_to_a_new_ca_keeping_trust(tmp_path, secrets, hostnames,
                                                           legacy_pkis):
     """The legacy CA key is gone (lost on a legacy leader change): a new CA, the old CA

@@ -342,14 +342,10 @@ class Model:
             self.charm = Path(charm_dir).resolve()
             self.venv = ensure_charm_venv(self.charm)
         for u in self._alive():
-            keep = [".unit-state.db", ".juju-persistent-config"]
-            saved = {k: (u.charm_dir / k).read_bytes() for k in keep
-                     if (u.charm_dir / k).exists()}
-            shutil.rmtree(u.charm_dir)
-            shutil.copytree(self.charm, u.charm_dir, symlinks=True,
+            # Juju deploys the new charm over the old one: files the charm made at run
+            # time (unitdata, a legacy easy-rsa/ tree, ...) stay.
+            shutil.copytree(self.charm, u.charm_dir, symlinks=True, dirs_exist_ok=True,
                             ignore=shutil.ignore_patterns("wheelhouse", "__pycache__"))
-            for k, data in saved.items():
-                (u.charm_dir / k).write_bytes(data)
             u.upgrade = True
 
     def tick_update_status(self, settle=True):

@@ -79,7 +79,7 @@ def ensure_ca(tls, settings: Settings):
             ca_store.store(material, hookenv.leader_set)
             hookenv.log("layer:tls: moved the CA from leader settings into a Juju secret")
     if material is None:
-        if tls.get_ca_bundle():
+        if tls.get_ca_bundle() or hookenv.leader_get(ca_store.LEGACY_CA_SETTING):
             raise ca_store.CAUnavailable(
                 "a CA is published but its key is not in the CA store; not making a second CA")
         ca = _new_ca(settings)
@@ -159,22 +159,30 @@ def rollover_step(tls, settings: Settings) -> str:
     certs = tls.get_certificates()
     acks = tls.installed_acks()
     bundle_digest = storage.digest(tls.get_ca_bundle())
-    serving = sorted(u for u in certs if u in set(tls.peer_units()) | {tls.local_unit_name})
+    units = sorted(set(tls.peer_units()) | {tls.local_unit_name})
+    serving = [u for u in units if u in certs]
     untrusting = [u for u in serving if acks.get(u, {}).get("ca-bundle") != bundle_digest]
     if untrusting:
         return _rollover_log(f"waiting for {len(untrusting)} unit(s) to trust the new CA")
     ca_ski = pki.subject_key_id(ca.certificate)
-    stale = [u for u in serving if pki.authority_key_id(pki.load_certificate(certs[u])) != ca_ski]
+    # Every unit must hold a certificate from the new CA before the old CA may go: also
+    # units with none in the app data yet (e.g. still on a legacy certificate). One that
+    # cannot get one keeps the old CA trusted: the safe side.
+    stale = [u for u in units if u not in certs
+             or pki.authority_key_id(pki.load_certificate(certs[u])) != ca_ski]
     if stale:
         csrs = tls.get_csr_map()
         claims = {u: tls.unit_claims(u) for u in set(tls.peer_units()) | {tls.local_unit_name}}
         result = signer.sign_batch(ca, {u: csrs[u] for u in stale if u in csrs}, claims, certs,
                                    settings.extra_sans,
                                    lifetime_days=settings.certificate_lifetime_days)
-        tls.set_certs(result.certificates)
         for name, rejection in result.rejections.items():
             hookenv.log(f"layer:tls: cannot reissue {name}: {rejection.code}: "
                         f"{rejection.reason}", hookenv.WARNING)
+        if not result.certificates:
+            return _rollover_log(f"waiting for {', '.join(stale)} to get a certificate "
+                                 "from the new CA")
+        tls.set_certs(result.certificates)
         unit.install_certificate(tls, settings)
         return _rollover_log(f"reissued {len(result.certificates)} certificate(s) from the "
                              "new CA")

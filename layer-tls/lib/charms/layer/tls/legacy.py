@@ -196,44 +196,12 @@ def ca_key_matches(ca_cert_pem: str, ca_key_pem: Optional[str]) -> bool:
 
 
 def recertify_ca(ca_cert_pem: str, ca_key_pem: str) -> str:
-    """The legacy CA certificate re-issued by its own key with the same subject, serial,
-    validity and subject key identifier, and the extensions of this layer's CAs (critical
-    CA:TRUE pathlen 0, critical keyCertSign+cRLSign). Chains built on the old certificate
-    (issuer name, key, the authority key identifier's key id and serial) hold unchanged.
-    Raises pki.PKIError when the key does not match."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import ed448, ed25519
-
+    """The legacy CA certificate re-signed by its own key with this layer's CA extensions
+    (``pki.recertify_ca``); raises pki.PKIError when the key does not match."""
     from . import pki
 
-    old = pki.load_certificate(ca_cert_pem)
-    key = pki.load_private_key(ca_key_pem)
-    ca = pki.CertificateAuthority(old, key)  # checks that the key matches
-    try:
-        ski = old.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
-    except x509.ExtensionNotFound:
-        ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(old.subject).issuer_name(old.subject)
-        .public_key(key.public_key())
-        .serial_number(old.serial_number)
-        .not_valid_before(old.not_valid_before_utc)
-        .not_valid_after(old.not_valid_after_utc)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(x509.KeyUsage(
-            digital_signature=False, content_commitment=False, key_encipherment=False,
-            data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
-            encipher_only=False, decipher_only=False), critical=True)
-        .add_extension(ski, critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski),
-                       critical=False)
-    )
-    algorithm: Optional[hashes.HashAlgorithm] = hashes.SHA256()
-    if isinstance(key, (ed25519.Ed25519PrivateKey, ed448.Ed448PrivateKey)):
-        algorithm = None
-    return pki.certificate_to_pem(builder.sign(ca.private_key, algorithm))
+    ca = pki.recertify_ca(pki.load_certificate(ca_cert_pem), pki.load_private_key(ca_key_pem))
+    return pki.certificate_to_pem(ca.certificate)
 
 
 def names_of(pem: str) -> Optional[Dict[str, List[str]]]:

@@ -196,15 +196,35 @@ def create_ca(common_name: str, *, lifetime_days: float = 3650,
     attributes = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
     if organization:
         attributes.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization))
-    name = x509.Name(attributes)
-    ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
+    cert = _sign_ca(key, x509.Name(attributes), x509.random_serial_number(), now - BACKDATE,
+                    now + datetime.timedelta(days=lifetime_days),
+                    x509.SubjectKeyIdentifier.from_public_key(key.public_key()))
+    return CertificateAuthority(cert, key)
+
+
+def recertify_ca(certificate: x509.Certificate, private_key: PrivateKey) -> CertificateAuthority:
+    """The same CA re-signed by its own key with this library's CA extensions (critical
+    CA:TRUE pathlen 0, critical keyCertSign+cRLSign), keeping subject, serial, validity and
+    subject key identifier, so certificates it issued still chain to it. Used to adopt CAs
+    whose extensions strict verifiers refuse (easy-rsa marks CA:TRUE non-critical)."""
+    ca = CertificateAuthority(certificate, private_key)  # checks that the key matches
+    digest = subject_key_id(certificate)
+    ski = (x509.SubjectKeyIdentifier(digest) if digest
+           else x509.SubjectKeyIdentifier.from_public_key(private_key.public_key()))
+    cert = _sign_ca(private_key, certificate.subject, certificate.serial_number,
+                    certificate.not_valid_before_utc, certificate.not_valid_after_utc, ski)
+    return CertificateAuthority(cert, ca.private_key)
+
+
+def _sign_ca(key: PrivateKey, name: x509.Name, serial: int, not_before: datetime.datetime,
+             not_after: datetime.datetime, ski: x509.SubjectKeyIdentifier) -> x509.Certificate:
     builder = (
         x509.CertificateBuilder()
         .subject_name(name).issuer_name(name)
         .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - BACKDATE)
-        .not_valid_after(now + datetime.timedelta(days=lifetime_days))
+        .serial_number(serial)
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(x509.KeyUsage(
             digital_signature=False, content_commitment=False, key_encipherment=False,
@@ -214,7 +234,7 @@ def create_ca(common_name: str, *, lifetime_days: float = 3650,
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski),
                        critical=False)
     )
-    return CertificateAuthority(builder.sign(key, _signature_hash(key)), key)
+    return builder.sign(key, _signature_hash(key))
 
 
 # --- CSRs and leaves ------------------------------------------------------------------------

@@ -33,3 +33,34 @@ def hostnames(monkeypatch):
     from tls_harness import unit_host_names
 
     monkeypatch.setattr(names, "host_names", unit_host_names)
+
+
+@pytest.fixture(scope="session")
+def demo_charm():
+    """The tls-demo example charm, built once per session (cached across runs by hash)."""
+    from model import build_charm
+    from model_checks import DEMO_LAYER
+
+    return build_charm(DEMO_LAYER)
+
+
+@pytest.fixture
+def make_model(demo_charm, tmp_path):
+    """make_model(seed=1, config=None, **Model kwargs) -> a simulated model of tls-demo with
+    its own echo port (model.port); the units' echo services are stopped afterwards."""
+    from model import Model
+    from model_checks import free_port, stop_services
+
+    models = []
+
+    def make(seed=1, config=None, **kw):
+        port = free_port()
+        model = Model(demo_charm, tmp_path / f"m{len(models)}", seed=seed,
+                      config=dict(config or {}, echo_port=port), **kw)
+        model.port = port
+        models.append(model)
+        return model
+
+    yield make
+    for model in models:
+        stop_services(model)

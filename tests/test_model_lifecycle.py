@@ -6,40 +6,15 @@ import time
 
 import pytest
 from charms.layer.tls import pki
-from model import Model, SettleTimeout, build_charm
+from model import SettleTimeout
 from model_checks import (
-    DEMO_LAYER,
     check_all,
     check_certificates,
     check_mtls,
-    free_port,
-    stop_services,
     unit_files,
 )
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
-
-
-@pytest.fixture(scope="module")
-def charm():
-    return build_charm(DEMO_LAYER)
-
-
-@pytest.fixture
-def make_model(charm, tmp_path):
-    models = []
-
-    def make(seed=1, config=None, **kw):
-        port = free_port()
-        model = Model(charm, tmp_path / f"m{len(models)}", seed=seed,
-                      config=dict(config or {}, echo_port=port), **kw)
-        model.port = port
-        models.append(model)
-        return model
-
-    yield make
-    for model in models:
-        stop_services(model)
 
 
 def serials(model):

@@ -6,38 +6,12 @@ import json
 
 import pytest
 from charms.layer.tls import pki
-from model import Model, build_charm
 from model_checks import (
-    DEMO_LAYER,
     check_all,
     check_certificates,
-    free_port,
-    stop_services,
 )
 
 pytestmark = pytest.mark.model
-
-
-@pytest.fixture(scope="module")
-def charm():
-    return build_charm(DEMO_LAYER)
-
-
-@pytest.fixture
-def make_model(charm, tmp_path):
-    models = []
-
-    def make(seed=1, **kw):
-        port = free_port()
-        model = Model(charm, tmp_path / f"m{len(models)}", seed=seed,
-                      config={"echo_port": port}, **kw)
-        model.port = port
-        models.append(model)
-        return model
-
-    yield make
-    for model in models:
-        stop_services(model)
 
 
 def certificates_in_app_data(model):

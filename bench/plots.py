@@ -34,6 +34,7 @@ def draw() -> Optional[str]:
                   label="2 N (N-1): peer joined + changed")
         left.set_xscale("log")
         left.set_yscale("symlog", linthresh=10)
+        left.set_ylim(bottom=0)
         left.set_xlabel("units N")
         left.set_ylabel("hooks to settle a deploy")
         left.set_title("Hooks to settle (simulated model)")

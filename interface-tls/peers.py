@@ -88,6 +88,7 @@ class TlsPeers(Endpoint):
         self._peer_rel = self.relations[0] if len(self.relations) else None
         self._leader: Optional[bool] = None
         self._warned: set = set()
+        self._remote_cache: Optional[Dict[str, Any]] = None
 
     # ----------------------------------------------------------------- framework glue
 
@@ -155,13 +156,15 @@ class TlsPeers(Endpoint):
         return None if rel is None else self._view(rel.to_publish_app_raw)
 
     def _remote_bags(self) -> Dict[str, Any]:
+        """Every peer's unit bag, read once per hook (remote data and membership are fixed
+        for the hook's duration), so N units cost N reads, not N squared."""
         rel = self._relation()
         if rel is None:
             return {}
-        bags = {}
-        for unit in rel.joined_units:
-            bags[unit.unit_name] = unit.received_raw.data or {}
-        return bags
+        if self._remote_cache is None:
+            self._remote_cache = {unit.unit_name: unit.received_raw.data or {}
+                                  for unit in rel.joined_units}
+        return self._remote_cache
 
     def _unit_bag(self, unit_name: str) -> Dict[str, str]:
         if unit_name == self.local_unit_name:

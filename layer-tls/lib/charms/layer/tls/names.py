@@ -11,8 +11,7 @@ from __future__ import annotations
 import socket
 from typing import Iterable, List, NamedTuple
 
-from .policy import is_valid_dns_name
-from .signer import split_names
+from .sans import is_valid_dns_name, split_names
 
 # Every machine has these: claiming them would clash with every other unit.
 MACHINE_LOCAL = frozenset({"localhost", "localhost.localdomain", "127.0.0.1", "::1"})

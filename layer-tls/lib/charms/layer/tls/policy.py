@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 
 from . import pki
+from .sans import is_valid_dns_name
 
 MAX_CSR_BYTES = 16 * 1024
 ALLOWED_SIGNATURE_HASHES = (hashes.SHA256, hashes.SHA384, hashes.SHA512)
@@ -31,7 +32,6 @@ _PEM_BLOCK = re.compile(
     rb"\A\s*-----BEGIN CERTIFICATE REQUEST-----\r?\n"
     rb"(?P<body>(?:[A-Za-z0-9+/=]{1,76}\r?\n)+)"
     rb"-----END CERTIFICATE REQUEST-----\s*\Z")
-_DNS_LABEL = re.compile(r"\A(?!-)[a-z0-9-]{1,63}(?<!-)\Z")
 
 
 class CSRRejected(Exception):
@@ -171,11 +171,6 @@ def _requested_names(csr: x509.CertificateSigningRequest) -> tuple[List[str], Li
     if not dns_names and not ips:
         raise CSRRejected("no-names", "the CSR's subjectAltName is empty")
     return sorted(set(dns_names)), sorted(set(ips))
-
-
-def is_valid_dns_name(name: str) -> bool:
-    """A host name of LDH labels (lowercase, no trailing dot), at most 253 characters."""
-    return bool(name) and len(name) <= 253 and all(_DNS_LABEL.match(p) for p in name.split("."))
 
 
 def _check_dns_name(value: str) -> str:

@@ -8,10 +8,10 @@ gets them right for every unit of the batch.
 from __future__ import annotations
 
 import datetime
-import ipaddress
 from typing import AbstractSet, Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 from . import pki, policy
+from .sans import split_names
 
 
 class Rejection(NamedTuple):
@@ -22,20 +22,6 @@ class Rejection(NamedTuple):
 class BatchResult(NamedTuple):
     certificates: Dict[str, str]   # unit -> certificate PEM
     rejections: Dict[str, Rejection]
-
-
-def split_names(names: Iterable[str]) -> Tuple[List[str], List[str]]:
-    """Split free-form SANs into (DNS names, IP addresses), dropping blanks."""
-    dns_names, ips = [], []
-    for name in names:
-        name = name.strip()
-        if not name:
-            continue
-        try:
-            ips.append(str(ipaddress.ip_address(name)))
-        except ValueError:
-            dns_names.append(name.lower().rstrip("."))
-    return dns_names, ips
 
 
 class _HeldByOthers:

@@ -496,7 +496,8 @@ class TlsPeers(Endpoint):
                 signed[unit_name] = csr_digest(csrs[unit_name])
             else:
                 signed.pop(unit_name, None)
-            self._set_raw(own, legacy_cert_key(unit_name), cert)
+            if self._is_legacy_peer(unit_name):
+                self._set_raw(own, legacy_cert_key(unit_name), cert)
         self._set_json(bag, KEY_CERTIFICATES, certs)
         self._set_json(bag, KEY_SIGNED_CSRS, signed)
         self._drop_rejections([u for u in mapping if u in certs])
@@ -643,11 +644,22 @@ class TlsPeers(Endpoint):
         else:
             self._drop_legacy_keys()
 
+    def _is_legacy_peer(self, unit_name: str) -> bool:
+        """A peer still running the legacy interface: it publishes a CSR but none of the
+        names (``tls-hostnames``/``tls-addresses``) this version publishes with it."""
+        if unit_name == self.local_unit_name:
+            return False
+        bag = self._remote_bags().get(unit_name)
+        return bag is not None and not (bag.get(KEY_HOSTNAMES) or bag.get(KEY_ADDRESSES))
+
     def _mirror_legacy_keys(self) -> None:
-        # The leader keeps legacy peers served: its unit bag mirrors the app map.
+        # The leader keeps legacy peers served: its unit bag mirrors their certificates
+        # from the app map. Current peers read the app bag, so they get no mirror: a
+        # second bag written per signing round would wake every peer twice.
         own = self._own_bag()
         for unit_name, cert in self.get_certificates().items():
-            self._set_raw(own, legacy_cert_key(unit_name), cert)
+            self._set_raw(own, legacy_cert_key(unit_name),
+                          cert if self._is_legacy_peer(unit_name) else None)
 
     def _drop_legacy_keys(self) -> None:
         # A former leader drops mirrored keys the app data now serves, so legacy peers

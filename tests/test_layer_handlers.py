@@ -238,3 +238,32 @@ def test_a_bad_lifetime_config_blocks(tmp_path, secrets, hostnames):
     assert juju.status(units[0]) == (
         "blocked", "tls_ca_lifetime must be at least twice tls_certificate_lifetime")
     assert installed(juju, units[0]) == (None, None)
+
+
+def test_the_leader_signs_a_deploy_in_one_batch(tmp_path, secrets, hostnames, monkeypatch):
+    """While goal-state still expects units that have not asked, the leader waits: a
+    3-unit deploy gets one publication of certificates, not one per arriving CSR."""
+    from charmhelpers.core import hookenv
+
+    goal = {"units": {f"tls/{i}": {"status": "active"} for i in range(3)}}
+    monkeypatch.setattr(hookenv, "goal_state", lambda: goal)
+    juju, rid, units = deploy(tmp_path, secrets, units=3)
+    publications = [run for run in juju.history for _, owner, values in run.relation_sets
+                    if owner == juju.app and "certificates" in values]
+    assert len(publications) == 1, [(r.unit, r.hook) for r in publications]
+    for unit in units:
+        assert_unit_has_valid_certificate(juju, unit)
+
+
+def test_a_unit_that_never_asks_delays_signing_only_until_update_status(
+        tmp_path, secrets, hostnames, monkeypatch):
+    from charmhelpers.core import hookenv
+
+    goal = {"units": {f"tls/{i}": {"status": "active"} for i in range(3)}}  # tls/2 never comes
+    monkeypatch.setattr(hookenv, "goal_state", lambda: goal)
+    juju, rid, units = deploy(tmp_path, secrets, units=2)
+    assert installed(juju, units[1]) == (None, None)
+    juju.run_hook(units[0], "update-status")
+    juju.settle()
+    for unit in units:
+        assert_unit_has_valid_certificate(juju, unit)

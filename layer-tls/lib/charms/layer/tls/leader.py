@@ -9,7 +9,7 @@ import base64
 import binascii
 import json
 import time
-from typing import Dict, NamedTuple, Optional
+from typing import Dict, List, NamedTuple, Optional
 
 from charmhelpers.core import hookenv, unitdata
 
@@ -201,6 +201,23 @@ def _rollover_log(state: str) -> str:
     return state
 
 
+def requests_outstanding(tls) -> List[str]:
+    """Units Juju is bringing up (goal-state) that have not published a CSR yet.
+
+    While a deploy or a scale-out is under way, the leader waits for them and signs
+    everything in one batch: each publication wakes every peer, so signing per arriving
+    CSR would cost about N publications x N wake-ups. update-status signs regardless, so
+    a unit that never asks delays the others by one update-status interval at most."""
+    try:
+        goal = hookenv.goal_state()
+    except Exception:  # noqa: BLE001 - no goal-state (Juju < 2.4) or an odd answer: no wait
+        return []
+    units = (goal or {}).get("units") or {}
+    expected = {name for name, info in units.items()
+                if (info or {}).get("status") not in ("dying", "dead")}
+    return sorted(expected - set(tls.get_csr_map()))
+
+
 def _input_digest(csr: str, claims: dict, settings: Settings) -> str:
     return storage.digest(json.dumps([csr, claims, settings.extra_sans], sort_keys=True))
 
@@ -215,6 +232,11 @@ def sign_pending(tls, settings: Settings) -> SigningOutcome:
     if problem:
         return SigningOutcome(0, {}, problem)
     pending = tls.pending_csrs()
+    missing = [] if hookenv.hook_name() == "update-status" else requests_outstanding(tls)
+    if missing and pending:
+        hookenv.log(f"layer:tls: {len(pending)} request(s) wait until {len(missing)} more "
+                    "unit(s) ask, to sign them in one batch (at the latest on update-status)")
+        return SigningOutcome(0, {}, None)
     units = sorted(set(tls.peer_units()) | {tls.local_unit_name})
     claims = {unit: tls.unit_claims(unit) for unit in units}
     kv = unitdata.kv()

@@ -25,7 +25,8 @@ def compute(tls, is_leader: bool, leader_blocked: Optional[str]) -> Tuple[str, s
         return "blocked", kv.get(CONFIG_PROBLEM)
     if is_leader and leader_blocked:
         return "blocked", f"cannot sign certificates: {leader_blocked}"
-    own_csr = kv.get(storage.CSR)
+    # The CSR as published (what the leader judged), not unitdata's copy.
+    own_csr = tls.own_csr() if tls is not None else None
     rejection = tls.get_rejection() if tls is not None else None
     if rejection and own_csr and rejection.get("csr-sha256") == storage.digest(own_csr):
         return "blocked", f"certificate request refused: {rejection.get('reason')}"

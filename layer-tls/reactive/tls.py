@@ -40,7 +40,7 @@ def forget_departed_units(tls):
     """Leader: departed units' certificates leave the application data."""
     from charms.layer.tls import leader
 
-    if hookenv.is_leader():
+    if tls.is_leader:
         leader.drop_departed(tls)
     clear_flag("tls.peers.departed")
 

@@ -32,9 +32,10 @@ from __future__ import annotations
 import os
 from typing import Dict, List, NamedTuple, Optional, Sequence
 
+from .ca_store import LEGACY_CA_SETTING  # leader setting of the legacy layer
+from .storage import LEGACY_SERVER_CERT  # unitdata key of the legacy layer
+
 LEGACY_PKI_DIR = os.path.join("easy-rsa", "easyrsa3", "pki")
-LEGACY_SERVER_CERT = "tls.server.certificate"   # unitdata key of the legacy layer
-LEGACY_CA_SETTING = "certificate_authority"     # leader setting of the legacy layer
 UNIT_DONE = "layer.tls.legacy.unit-adopted"     # unitdata: this unit's part is done
 MAX_FILE_BYTES = 65536
 _CA_FILES = ("ca",)                             # never a unit key, whatever it matches

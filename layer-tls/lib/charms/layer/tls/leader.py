@@ -42,11 +42,12 @@ def _pem_from_config(value: str) -> str:
         raise ca_store.CAUnavailable("root_certificate is neither PEM nor base64 PEM") from None
 
 
-def _new_ca(settings: Settings):
-    """A CA from the ``root_certificate`` config (certificate and key), else a fresh one."""
+def _new_ca(settings: Settings, *, generated: bool = False):
+    """A CA from the ``root_certificate`` config (certificate and key), else (or when
+    ``generated``, as in a rollover) a fresh one named after the application and the time."""
     from . import pki
 
-    if settings.root_certificate:
+    if settings.root_certificate and not generated:
         text = _pem_from_config(settings.root_certificate)
         if "PRIVATE KEY-----" not in text:
             raise ca_store.CAUnavailable(
@@ -56,10 +57,19 @@ def _new_ca(settings: Settings):
                                             pki.load_private_key(text))
         except pki.PKIError as exc:
             raise ca_store.CAUnavailable(f"root_certificate is unusable: {exc}") from None
-    name = f"{hookenv.application_name()} CA"
+    name = f"{hookenv.application_name()} CA {time.strftime('%Y-%m-%d %H:%M:%S')}"
     return pki.create_ca(name, lifetime_days=settings.ca_lifetime_days,
                          organization=f"Juju model {hookenv.model_name()}",
                          key_algorithm=settings.ca_key_algorithm)
+
+
+def _keep(ca) -> None:
+    """Store ``ca`` (certificate and key) in the CA store, replacing the stored one."""
+    from . import pki
+
+    ca_store.store(ca_store.CAMaterial(pki.certificate_to_pem(ca.certificate),
+                                       pki.private_key_to_pem(ca.private_key).decode()),
+                   hookenv.leader_set)
 
 
 def ensure_ca(tls, settings: Settings):
@@ -83,9 +93,7 @@ def ensure_ca(tls, settings: Settings):
             raise ca_store.CAUnavailable(
                 "a CA is published but its key is not in the CA store; not making a second CA")
         ca = _new_ca(settings)
-        ca_store.store(ca_store.CAMaterial(pki.certificate_to_pem(ca.certificate),
-                                           pki.private_key_to_pem(ca.private_key).decode()),
-                       hookenv.leader_set)
+        _keep(ca)
         hookenv.log("layer:tls: created the application CA")
         return ca
     try:
@@ -120,18 +128,12 @@ def rollover_running(tls) -> bool:
 def start_rollover(tls, settings: Settings, why: str) -> None:
     """Make a new CA, keep it, and publish it in front of the old one. The phases that
     follow run in ``rollover_step``. Raises RolloverError when one is already running."""
-    from . import pki
 
     if rollover_running(tls):
         raise RolloverError("a CA rollover is already in progress")
     ensure_ca(tls, settings)  # the current CA must be readable: never fork an unknown one
-    name = f"{hookenv.application_name()} CA {time.strftime('%Y-%m-%d %H:%M:%S')}"
-    new = pki.create_ca(name, lifetime_days=settings.ca_lifetime_days,
-                        organization=f"Juju model {hookenv.model_name()}",
-                        key_algorithm=settings.ca_key_algorithm)
-    ca_store.store(ca_store.CAMaterial(pki.certificate_to_pem(new.certificate),
-                                       pki.private_key_to_pem(new.private_key).decode()),
-                   hookenv.leader_set)
+    new = _new_ca(settings, generated=True)
+    _keep(new)
     publish_ca(tls, new, settings)
     hookenv.log(f"layer:tls: CA rollover started ({why}): the new CA is trusted next to the "
                 "old one; certificates are reissued once every unit trusts it")
@@ -294,10 +296,8 @@ def adopt_ca(tls, settings: Settings, ca_cert_pem: str, ca_key_pem: Optional[str
         publish_ca(tls, ca, settings)
         what = "adopted the existing CA"
     else:
-        ca = _new_ca(settings)
-        ca_store.store(ca_store.CAMaterial(pki.certificate_to_pem(ca.certificate),
-                                           pki.private_key_to_pem(ca.private_key).decode()),
-                       hookenv.leader_set)
+        ca = _new_ca(settings, generated=True)
+        _keep(ca)
         tls.set_ca_bundle(pki.certificate_to_pem(old_ca_cert))
         publish_ca(tls, ca, settings)  # new CA first, the old one behind it: a rollover
         what = "made a new CA (the old CA key is gone); the old CA stays trusted meanwhile"

@@ -128,7 +128,6 @@ def rollover_running(tls) -> bool:
 def start_rollover(tls, settings: Settings, why: str) -> None:
     """Make a new CA, keep it, and publish it in front of the old one. The phases that
     follow run in ``rollover_step``. Raises RolloverError when one is already running."""
-
     if rollover_running(tls):
         raise RolloverError("a CA rollover is already in progress")
     ensure_ca(tls, settings)  # the current CA must be readable: never fork an unknown one

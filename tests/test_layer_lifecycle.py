@@ -217,3 +217,19 @@ def test_bad_durations(value):
 
     with pytest.raises(ValueError):
         settings.parse_duration_days(value)
+
+
+def test_a_new_host_name_or_address_brings_a_new_certificate(tmp_path, secrets, hostnames,
+                                                              monkeypatch):
+    from charms.layer.tls import names
+
+    juju, rid, units = deploy(tmp_path, secrets, units=2)
+    before = installed(juju, units[1])[0]
+    monkeypatch.setattr(names, "host_names", lambda: ["renamed-host"])
+    juju.units[units[1]].address = "10.0.0.99"  # network-get and unit-get answer this now
+    juju.run_hook(units[1], "update-status")
+    juju.settle()
+    cert = pki.load_certificate(installed(juju, units[1])[0])
+    assert installed(juju, units[1])[0] != before
+    dns_names, ips = pki.certificate_names(cert)
+    assert "renamed-host" in dns_names and "10.0.0.99" in ips

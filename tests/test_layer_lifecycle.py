@@ -233,3 +233,19 @@ def test_a_new_host_name_or_address_brings_a_new_certificate(tmp_path, secrets, 
     assert installed(juju, units[1])[0] != before
     dns_names, ips = pki.certificate_names(cert)
     assert "renamed-host" in dns_names and "10.0.0.99" in ips
+
+
+def test_short_lifetimes_count_from_issuance_not_from_the_backdated_not_before(
+        tmp_path, secrets, hostnames):
+    """notBefore is backdated 5 minutes; with a 10-minute certificate, renewing at half its
+    life must mean about 5 minutes from now, not at once (a renewal storm)."""
+    juju, rid, units = deploy(tmp_path, secrets, units=2,
+                              config={"tls_certificate_lifetime": "10m",
+                                      "tls_renew_fraction": 0.5})
+    first = installed(juju, units[1])[0]
+    for unit in units:
+        wait = juju.kv(unit).get(storage.RENEW_AT) - time.time()
+        assert 240 <= wait <= 330, (unit, wait)
+        juju.run_hook(unit, "update-status")
+    juju.settle()
+    assert installed(juju, units[1])[0] == first

@@ -115,8 +115,10 @@ def publish_ca(tls, ca, settings: Settings) -> None:
         tls.set_ca_bundle(ca_pem + published.replace(ca_pem, ""))
     if hookenv.leader_get(ca_store.LEGACY_CA_SETTING) != ca_pem:
         hookenv.leader_set({ca_store.LEGACY_CA_SETTING: ca_pem})
-    start = ca.certificate.not_valid_before_utc.timestamp()
     end = ca.certificate.not_valid_after_utc.timestamp()
+    # notBefore is backdated: count the lifetime from the creation time
+    start = min(ca.certificate.not_valid_before_utc.timestamp() + pki.BACKDATE.total_seconds(),
+                end)
     unitdata.kv().set(ROLLOVER_AT, start + (end - start) * settings.ca_rollover_fraction)
 
 

@@ -195,7 +195,7 @@ def renew_certificate(tls, settings: Settings) -> None:
 
 def _check_received(cert_pem: str, bundle_pem: str, key_pem: Optional[str]
                     ) -> tuple[Optional[str], tuple[float, float]]:
-    """(why not to install, ...) or (None, (notBefore, notAfter) as epoch seconds)."""
+    """(why not to install, ...) or (None, (in use since, notAfter) as epoch seconds)."""
     from . import pki
 
     if not key_pem:
@@ -213,7 +213,11 @@ def _check_received(cert_pem: str, bundle_pem: str, key_pem: Optional[str]
         pki.verify_certificate(cert, bundle, purpose="client")
     except (pki.PKIError, IndexError) as exc:
         return f"it does not verify against the CA bundle ({exc})", (0.0, 0.0)
-    return None, (cert.not_valid_before_utc.timestamp(), cert.not_valid_after_utc.timestamp())
+    # The lifetime counts from now (installation), not from notBefore: that is backdated by
+    # a few minutes, which with short lifetimes would make a new certificate due at once.
+    not_after = cert.not_valid_after_utc.timestamp()
+    since = max(cert.not_valid_before_utc.timestamp(), min(time.time(), not_after))
+    return None, (since, not_after)
 
 
 def _sync(settings: Settings, cert_pem: str, key_pem: Optional[str], bundle_pem: str) -> None:

@@ -42,8 +42,11 @@ lint: $(STAMP)
 demo: $(STAMP)
 	$(PY) tests/demo.py
 
+## bench: every benchmark section; the model runs stop at N=10 units by default (N=30 takes
+## about an hour with the simulator): make bench BENCH_MODEL_MAX_N=30
+BENCH_MODEL_MAX_N ?= 10
 bench: $(STAMP)
-	$(PY) bench/run.py
+	BENCH_MODEL_MAX_N=$(BENCH_MODEL_MAX_N) $(PY) bench/run.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis .coverage build bench/results/tmp

@@ -235,11 +235,6 @@ def sign_pending(tls, settings: Settings) -> SigningOutcome:
     if problem:
         return SigningOutcome(0, {}, problem)
     pending = tls.pending_csrs()
-    missing = [] if hookenv.hook_name() == "update-status" else requests_outstanding(tls)
-    if missing and pending:
-        hookenv.log(f"layer:tls: {len(pending)} request(s) wait until {len(missing)} more "
-                    "unit(s) ask, to sign them in one batch (at the latest on update-status)")
-        return SigningOutcome(0, {}, None)
     units = sorted(set(tls.peer_units()) | {tls.local_unit_name})
     claims = {unit: tls.unit_claims(unit) for unit in units}
     kv = unitdata.kv()
@@ -247,6 +242,11 @@ def sign_pending(tls, settings: Settings) -> SigningOutcome:
     digests = {u: _input_digest(csr, claims.get(u, {}), settings) for u, csr in pending.items()}
     todo = {u: csr for u, csr in pending.items() if refused_before.get(u) != digests[u]}
     if not todo and tls.get_ca_bundle():
+        return SigningOutcome(0, {}, None)
+    missing = [] if hookenv.hook_name() == "update-status" else requests_outstanding(tls)
+    if missing and todo:
+        hookenv.log(f"layer:tls: {len(todo)} request(s) wait until {len(missing)} more "
+                    "unit(s) ask, to sign them in one batch (at the latest on update-status)")
         return SigningOutcome(0, {}, None)
     from . import signer
 

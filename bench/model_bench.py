@@ -214,9 +214,9 @@ def render(config: Config, results: List[dict], max_n: Optional[int]) -> str:
         "### Relation data published once settled (layer:tls charm)",
         "",
         "Bytes of keys + values. A unit publishes its CSR, its claimed names and Juju's "
-        "addresses; the leader's unit bag also mirrors every certificate under the legacy "
-        "`<unit>_signed_certificate` keys (for legacy peers); the application bag holds the "
-        "CA bundle, every certificate and the CSR digests.",
+        "addresses; the leader's unit bag mirrors certificates under the legacy "
+        "`<unit>_signed_certificate` keys only for legacy peers (none here); the application "
+        "bag holds the CA bundle, every certificate and the CSR digests.",
         "",
         markdown_table(["N", "non-leader unit bag (median)", "leader unit bag",
                         "application bag", "application keys"], _bytes_rows(results)),

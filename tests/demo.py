@@ -22,6 +22,7 @@ sys.path[:0] = [str(HERE / "shim"), str(HERE.parent / "layer-tls" / "lib"),
 import charmhelpers_debian_shim  # noqa: E402,F401
 import model_checks  # noqa: E402
 from charms.layer.tls import pki  # noqa: E402
+from cryptography.x509.oid import NameOID  # noqa: E402
 from model import Model, build_charm  # noqa: E402
 
 
@@ -38,14 +39,14 @@ def report(model, port: int, title: str, hooks: int) -> bool:
     except AssertionError as exc:
         say(f"   CERTIFICATE CHECK FAILED: {exc}")
         return False
-    say(f"   {'unit':<12} {'leader':<6} {'names (DNS, IP)':<44} {'issuer':<22} expiry      status")
+    say(f"   {'unit':<12} {'leader':<6} {'names (DNS, IP)':<44} {'issuer':<32} expiry      status")
     for name in model.unit_names:
         cert = certs[name]
         dns_names, ips = pki.certificate_names(cert)
-        issuer = cert.issuer.rfc4514_string().split(",")[0].replace("CN=", "")
+        issuer = cert.issuer.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
         status = model.status(name)
         say(f"   {name:<12} {'*' if name == model.leader else '':<6} "
-            f"{', '.join(dns_names + ips):<44} {issuer:<22} "
+            f"{', '.join(dns_names + ips):<44} {issuer:<32} "
             f"{cert.not_valid_after_utc:%Y-%m-%d}  {status['status']}: {status['message']}")
         ok &= status["status"] == "active"
     matrix = model_checks.mtls_matrix(model, port)

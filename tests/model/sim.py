@@ -337,7 +337,8 @@ class Model:
                     u.config_changed = True
 
     def upgrade_charm(self, charm_dir=None):
-        """Replace every unit's charm copy (optionally with a new build); queue upgrade-charm."""
+        """Deploy the charm (optionally a new build) over every unit's charm dir; queue
+        upgrade-charm."""
         if charm_dir is not None:
             self.charm = Path(charm_dir).resolve()
             self.venv = ensure_charm_venv(self.charm)

@@ -1,5 +1,6 @@
 """layer:tls handlers on the real charms.reactive with the in-memory Juju of
 reactive_harness, plus an in-memory secret store that commits only when a hook succeeds."""
+import datetime
 import json
 import stat
 
@@ -267,3 +268,19 @@ def test_a_unit_that_never_asks_delays_signing_only_until_update_status(
     juju.settle()
     for unit in units:
         assert_unit_has_valid_certificate(juju, unit)
+
+
+def test_an_expired_stored_ca_blocks_the_leader_instead_of_crashing(tmp_path, secrets,
+                                                                    hostnames):
+    juju, rid, units = deploy(tmp_path, secrets, units=2)
+    expired = pki.create_ca("old CA", lifetime_days=1,
+                            now=pki.utcnow() - datetime.timedelta(days=3))
+    secrets.committed[ca_store.SECRET_LABEL] = {
+        "certificate": pki.certificate_to_pem(expired.certificate),
+        "private-key": pki.private_key_to_pem(expired.private_key).decode()}
+    newcomer = juju.add_unit()
+    juju.enter(rid, newcomer)
+    juju.settle()
+    state, message = juju.status(units[0])
+    assert state == "blocked" and "the stored CA cannot sign: it is valid from" in message
+    assert installed(juju, newcomer) == (None, None)

@@ -53,10 +53,14 @@ def _new_ca(settings: Settings, *, generated: bool = False):
             raise ca_store.CAUnavailable(
                 "root_certificate holds no private key, so it cannot sign certificates")
         try:
-            return pki.CertificateAuthority(pki.load_certificates(text)[0],
-                                            pki.load_private_key(text))
+            ca = pki.CertificateAuthority(pki.load_certificates(text)[0],
+                                          pki.load_private_key(text))
         except pki.PKIError as exc:
             raise ca_store.CAUnavailable(f"root_certificate is unusable: {exc}") from None
+        problem = pki.ca_problem(ca)
+        if problem:
+            raise ca_store.CAUnavailable(f"root_certificate cannot sign: {problem}")
+        return ca
     name = f"{hookenv.application_name()} CA {time.strftime('%Y-%m-%d %H:%M:%S')}"
     return pki.create_ca(name, lifetime_days=settings.ca_lifetime_days,
                          organization=f"Juju model {hookenv.model_name()}",
@@ -97,10 +101,14 @@ def ensure_ca(tls, settings: Settings):
         hookenv.log("layer:tls: created the application CA")
         return ca
     try:
-        return pki.CertificateAuthority(pki.load_certificate(material.certificate_pem),
-                                        pki.load_private_key(material.private_key_pem))
+        ca = pki.CertificateAuthority(pki.load_certificate(material.certificate_pem),
+                                      pki.load_private_key(material.private_key_pem))
     except pki.PKIError as exc:
         raise ca_store.CAUnavailable(f"the stored CA is unusable: {exc}") from None
+    problem = pki.ca_problem(ca)
+    if problem:
+        raise ca_store.CAUnavailable(f"the stored CA cannot sign: {problem}")
+    return ca
 
 
 def publish_ca(tls, ca, settings: Settings) -> None:
@@ -154,41 +162,32 @@ def rollover_step(tls, settings: Settings) -> str:
     3. once every unit uses a certificate from the new CA, the old CA leaves the bundle.
     The state is the published data itself, so a crash between phases resumes here.
     """
-    from . import pki, signer, unit
+    from . import pki, unit
 
     ca = ensure_ca(tls, settings)
     publish_ca(tls, ca, settings)
     unit.install_certificate(tls, settings)  # the leader's own, as any unit would
     certs = tls.get_certificates()
     acks = tls.installed_acks()
-    bundle_digest = storage.digest(tls.get_ca_bundle())
     units = sorted(set(tls.peer_units()) | {tls.local_unit_name})
     serving = [u for u in units if u in certs]
-    untrusting = [u for u in serving if acks.get(u, {}).get("ca-bundle") != bundle_digest]
+    untrusting = _untrusting(tls)
     if untrusting:
         return _rollover_log(f"waiting for {len(untrusting)} unit(s) to trust the new CA")
     ca_ski = pki.subject_key_id(ca.certificate)
     # Every unit must hold a certificate from the new CA before the old CA may go: also
     # units with none in the app data yet (e.g. still on a legacy certificate). One that
-    # cannot get one keeps the old CA trusted: the safe side.
-    stale = [u for u in units if u not in certs
-             or pki.authority_key_id(pki.load_certificate(certs[u])) != ca_ski]
+    # cannot get one keeps the old CA trusted: the safe side (its refusal is recorded and
+    # not retried until something it depends on changes).
+    stale = [u for u in units if u not in certs or _issuer_key_id(certs[u]) != ca_ski]
     if stale:
         csrs = tls.get_csr_map()
-        claims = {u: tls.unit_claims(u) for u in set(tls.peer_units()) | {tls.local_unit_name}}
-        result = signer.sign_batch(ca, {u: csrs[u] for u in stale if u in csrs}, claims, certs,
-                                   settings.extra_sans,
-                                   lifetime_days=settings.certificate_lifetime_days)
-        for name, rejection in result.rejections.items():
-            hookenv.log(f"layer:tls: cannot reissue {name}: {rejection.code}: "
-                        f"{rejection.reason}", hookenv.WARNING)
-        if not result.certificates:
+        outcome = _sign_batch(tls, settings, ca, {u: csrs[u] for u in stale if u in csrs})
+        if not outcome.signed:
             return _rollover_log(f"waiting for {', '.join(stale)} to get a certificate "
                                  "from the new CA")
-        tls.set_certs(result.certificates)
         unit.install_certificate(tls, settings)
-        return _rollover_log(f"reissued {len(result.certificates)} certificate(s) from the "
-                             "new CA")
+        return _rollover_log(f"reissued {outcome.signed} certificate(s) from the new CA")
     not_using = [u for u in serving
                  if acks.get(u, {}).get("certificate") != storage.digest(certs[u])]
     if not_using:
@@ -197,6 +196,25 @@ def rollover_step(tls, settings: Settings) -> str:
     tls.set_ca_bundle(pki.certificate_to_pem(ca.certificate))
     unit.install_certificate(tls, settings)
     return _rollover_log("finished: the old CA left the bundle")
+
+
+def _untrusting(tls) -> List[str]:
+    """Units holding a certificate that have not acknowledged the published bundle."""
+    certs, acks = tls.get_certificates(), tls.installed_acks()
+    bundle_digest = storage.digest(tls.get_ca_bundle())
+    units = set(tls.peer_units()) | {tls.local_unit_name}
+    return sorted(u for u in units if u in certs
+                  and acks.get(u, {}).get("ca-bundle") != bundle_digest)
+
+
+def _issuer_key_id(cert_pem: str) -> Optional[bytes]:
+    """The authority key id of a published certificate; None if it cannot be read."""
+    from . import pki
+
+    try:
+        return pki.authority_key_id(pki.load_certificate(cert_pem))
+    except Exception:  # noqa: BLE001 - relation data: an unreadable one counts as stale
+        return None
 
 
 def _rollover_log(state: str) -> str:
@@ -221,45 +239,36 @@ def requests_outstanding(tls) -> List[str]:
     return sorted(expected - set(tls.get_csr_map()))
 
 
-def _input_digest(csr: str, claims: dict, settings: Settings) -> str:
-    return storage.digest(json.dumps([csr, claims, settings.extra_sans], sort_keys=True))
+def _input_digest(csr: str, unit_claims: dict, context: str, settings: Settings) -> str:
+    """What a refusal depended on: the CSR, the unit's claims, the extra SANs and
+    ``context`` (every unit's claims and the certificates issued: a name or key held by
+    another unit can be freed), so a refused CSR is tried again once any of them changed."""
+    return storage.digest(json.dumps([csr, unit_claims, context, settings.extra_sans],
+                                     sort_keys=True))
 
 
-def sign_pending(tls, settings: Settings) -> SigningOutcome:
-    """Check and sign every pending CSR (this unit's included) in one batch and publish.
-
-    A CSR refused before is tried again only when the CSR, the names its unit claims or
-    the extra SANs changed, so a hostile unit costs nothing per hook.
-    """
-    problem = settings.problem()
-    if problem:
-        return SigningOutcome(0, {}, problem)
-    pending = tls.pending_csrs()
-    units = sorted(set(tls.peer_units()) | {tls.local_unit_name})
-    claims = {unit: tls.unit_claims(unit) for unit in units}
-    kv = unitdata.kv()
-    refused_before = kv.get(REJECTED_INPUTS) or {}
-    digests = {u: _input_digest(csr, claims.get(u, {}), settings) for u, csr in pending.items()}
-    todo = {u: csr for u, csr in pending.items() if refused_before.get(u) != digests[u]}
-    if not todo and tls.get_ca_bundle():
-        return SigningOutcome(0, {}, None)
-    missing = [] if hookenv.hook_name() == "update-status" else requests_outstanding(tls)
-    if missing and todo:
-        hookenv.log(f"layer:tls: {len(todo)} request(s) wait until {len(missing)} more "
-                    "unit(s) ask, to sign them in one batch (at the latest on update-status)")
-        return SigningOutcome(0, {}, None)
+def _sign_batch(tls, settings: Settings, ca, pending: Dict[str, str]) -> SigningOutcome:
+    """Check and sign ``pending`` (unit -> CSR) with ``ca`` and publish the certificates
+    and the refusals, each in one write. A CSR refused before is skipped until what the
+    refusal depended on changed, so a hostile unit costs nothing per hook."""
     from . import signer
 
-    try:
-        ca = ensure_ca(tls, settings)
-    except ca_store.CAUnavailable as exc:
-        hookenv.log(f"layer:tls: cannot sign: {exc}", hookenv.ERROR)
-        return SigningOutcome(0, {}, str(exc))
-    publish_ca(tls, ca, settings)
-    result = signer.sign_batch(ca, todo, claims, tls.get_certificates(), settings.extra_sans,
+    units = sorted(set(tls.peer_units()) | {tls.local_unit_name})
+    claims = {unit: tls.unit_claims(unit) for unit in units}
+    issued = tls.get_certificates()
+    context = storage.digest(json.dumps([claims, issued], sort_keys=True))
+    kv = unitdata.kv()
+    refused_before = kv.get(REJECTED_INPUTS) or {}
+    digests = {u: _input_digest(csr, claims.get(u, {}), context, settings)
+               for u, csr in pending.items()}
+    todo = {u: csr for u, csr in pending.items() if refused_before.get(u) != digests[u]}
+    if not todo:
+        return SigningOutcome(0, {}, None)
+    result = signer.sign_batch(ca, todo, claims, issued, settings.extra_sans,
                                lifetime_days=settings.certificate_lifetime_days)
     if result.certificates:
         tls.set_certs(result.certificates)
+        hookenv.log(f"layer:tls: signed {len(result.certificates)} certificate(s)")
     rejections = {u: f"{r.code}: {r.reason}" for u, r in result.rejections.items()}
     for unit, reason in rejections.items():
         hookenv.log(f"layer:tls: refused the CSR of {unit}: {reason}", hookenv.WARNING)
@@ -269,9 +278,37 @@ def sign_pending(tls, settings: Settings) -> SigningOutcome:
     refused_now = {u: d for u, d in refused_before.items() if u in pending and u not in todo}
     refused_now.update({u: digests[u] for u in rejections})
     kv.set(REJECTED_INPUTS, refused_now)
-    if result.certificates:
-        hookenv.log(f"layer:tls: signed {len(result.certificates)} certificate(s)")
     return SigningOutcome(len(result.certificates), rejections, None)
+
+
+def sign_pending(tls, settings: Settings) -> SigningOutcome:
+    """Check and sign every pending CSR (this unit's included) in one batch and publish.
+
+    Waits while goal-state still expects units that have not asked (one batch for a
+    deploy) and, during a CA rollover, until every unit trusts the new CA.
+    """
+    pending = tls.pending_csrs()
+    if not pending and tls.get_ca_bundle():
+        return SigningOutcome(0, {}, None)
+    problem = settings.problem()
+    if problem:
+        return SigningOutcome(0, {}, problem)
+    if pending and hookenv.hook_name() != "update-status":
+        missing = requests_outstanding(tls)
+        if missing:
+            hookenv.log(f"layer:tls: {len(pending)} request(s) wait until {len(missing)} "
+                        "more unit(s) ask, to sign them in one batch (at the latest on "
+                        "update-status)")
+            return SigningOutcome(0, {}, None)
+    if rollover_running(tls) and _untrusting(tls):
+        return SigningOutcome(0, {}, None)  # a certificate from the new CA would not be trusted
+    try:
+        ca = ensure_ca(tls, settings)
+    except ca_store.CAUnavailable as exc:
+        hookenv.log(f"layer:tls: cannot sign: {exc}", hookenv.ERROR)
+        return SigningOutcome(0, {}, str(exc))
+    publish_ca(tls, ca, settings)
+    return _sign_batch(tls, settings, ca, pending)
 
 
 def adopt_ca(tls, settings: Settings, ca_cert_pem: str, ca_key_pem: Optional[str],

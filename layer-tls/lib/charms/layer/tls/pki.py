@@ -135,8 +135,11 @@ def load_certificates(pem: Union[str, bytes]) -> List[x509.Certificate]:
     """Load every certificate of a PEM bundle (at least one)."""
     try:
         certs = x509.load_pem_x509_certificates(_to_bytes(pem))
-    except ValueError as exc:
-        raise PKIError(f"not a PEM certificate bundle: {exc}") from None
+        for cert in certs:
+            # relation data: a key type cryptography cannot use raises only when asked
+            cert.public_key()
+    except Exception as exc:  # noqa: BLE001 - ValueError, UnsupportedAlgorithm, ...
+        raise PKIError(f"not a usable PEM certificate bundle: {exc}") from None
     return list(certs)
 
 
@@ -144,8 +147,8 @@ def load_csr_public_key(pem: Union[str, bytes]) -> PublicKey:
     """The public key of a PEM CSR (no policy checks: for matching keys only)."""
     try:
         return x509.load_pem_x509_csr(_to_bytes(pem)).public_key()  # type: ignore[return-value]
-    except ValueError as exc:
-        raise PKIError(f"not a PEM CSR: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - a peer's CSR: any parser error is a PKIError
+        raise PKIError(f"not a usable PEM CSR: {type(exc).__name__}") from None
 
 
 def csr_to_pem(csr: x509.CertificateSigningRequest) -> str:
@@ -179,6 +182,24 @@ class CertificateAuthority:
     def is_valid_at(self, when: datetime.datetime) -> bool:
         cert = self.certificate
         return cert.not_valid_before_utc <= when < cert.not_valid_after_utc
+
+
+def ca_problem(ca: CertificateAuthority, now: Optional[datetime.datetime] = None
+               ) -> Optional[str]:
+    """Why ``ca`` cannot issue certificates here (not valid now, not a CA, no subject key
+    identifier), or None. A CA from config or an old deployment may be any of these."""
+    cert = ca.certificate
+    if not ca.is_valid_at(now or utcnow()):
+        return (f"it is valid from {cert.not_valid_before_utc} to "
+                f"{cert.not_valid_after_utc}, not now")
+    try:
+        if not cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca:
+            return "its basicConstraints say it is not a CA"
+    except x509.ExtensionNotFound:
+        return "it has no basicConstraints"
+    if subject_key_id(cert) is None:
+        return "it has no subjectKeyIdentifier"
+    return None
 
 
 def create_ca(common_name: str, *, lifetime_days: float = 3650,

@@ -95,6 +95,9 @@ def sign_batch(ca: pki.CertificateAuthority, pending: Mapping[str, str],
         except policy.CSRRejected as exc:
             rejections[unit] = Rejection(exc.code, exc.reason)
             continue
+        except pki.PKIError as exc:  # the CA cannot issue it (e.g. no name left)
+            rejections[unit] = Rejection("cannot-issue", str(exc))
+            continue
         certificates[unit] = pki.certificate_to_pem(cert)
         dns_names, ips = pki.certificate_names(cert)
         hold(unit, dns_names + ips)

@@ -213,6 +213,8 @@ def _check_received(cert_pem: str, bundle_pem: str, key_pem: Optional[str]
         pki.verify_certificate(cert, bundle, purpose="client")
     except (pki.PKIError, IndexError) as exc:
         return f"it does not verify against the CA bundle ({exc})", (0.0, 0.0)
+    except Exception as exc:  # noqa: BLE001 - relation data: never a hook crash loop
+        return f"it cannot be read ({type(exc).__name__})", (0.0, 0.0)
     # The lifetime counts from now (installation), not from notBefore: that is backdated by
     # a few minutes, which with short lifetimes would make a new certificate due at once.
     not_after = cert.not_valid_after_utc.timestamp()

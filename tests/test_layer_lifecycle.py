@@ -249,3 +249,30 @@ def test_short_lifetimes_count_from_issuance_not_from_the_backdated_not_before(
         juju.run_hook(unit, "update-status")
     juju.settle()
     assert installed(juju, units[1])[0] == first
+
+
+def test_the_ca_rolls_over_by_itself_when_due_and_only_for_the_ca_in_use(
+        tmp_path, secrets, hostnames, monkeypatch):
+    from charms.layer.tls import leader
+
+    juju, rid, units = deploy(tmp_path, secrets, units=2,
+                              config={"tls_ca_lifetime": "2d", "tls_certificate_lifetime": "1d",
+                                      "tls_ca_rollover_fraction": 0.1})
+    due = juju.kv(units[0]).get(leader.ROLLOVER_AT)
+    assert 4 * 3600 < due["at"] - time.time() < 5 * 3600  # 0.1 of 2 days
+    monkeypatch.setattr(time, "time", lambda: due["at"] + 1)
+    # a remembered time for another CA (leadership moved meanwhile) is ignored
+    kv = juju.kv(units[0])
+    kv.set(leader.ROLLOVER_AT, dict(due, ca="another CA"))
+    kv.flush()
+    juju.run_hook(units[0], "update-status")
+    assert bundle_count(juju, rid) == 1
+    kv = juju.kv(units[0])
+    kv.set(leader.ROLLOVER_AT, due)
+    kv.flush()
+    juju.run_hook(units[0], "update-status")
+    assert bundle_count(juju, rid) == 2
+    settle_checking_trust(juju, units)
+    assert bundle_count(juju, rid) == 1
+    for unit in units:
+        assert_unit_has_valid_certificate(juju, unit)

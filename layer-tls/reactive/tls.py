@@ -97,7 +97,8 @@ def leader_ca_duties():
     try:
         if leader.rollover_running(tls):
             leader.rollover_step(tls, _settings())
-        elif hookenv.hook_name() == "update-status" and leader.rollover_due():
+            unitdata.kv().set(status.LEADER_BLOCKED, None)
+        elif hookenv.hook_name() == "update-status" and leader.rollover_due(tls):
             leader.start_rollover(tls, _settings(), "the CA reached tls_ca_rollover_fraction")
     except ca_store.CAUnavailable as exc:
         hookenv.log(f"layer:tls: CA rollover paused: {exc}", hookenv.ERROR)

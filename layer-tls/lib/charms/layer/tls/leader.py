@@ -17,7 +17,7 @@ from . import ca_store, storage
 from .settings import Settings
 
 REJECTED_INPUTS = "layer.tls.leader.rejected-inputs"  # unit -> digest of what was refused
-ROLLOVER_AT = "layer.tls.leader.ca-rollover-at"        # epoch seconds
+ROLLOVER_AT = "layer.tls.leader.ca-rollover-at"  # {"ca": digest of the CA PEM, "at": epoch}
 _BEGIN = "-----BEGIN CERTIFICATE-----"
 
 
@@ -127,7 +127,8 @@ def publish_ca(tls, ca, settings: Settings) -> None:
     # notBefore is backdated: count the lifetime from the creation time
     start = min(ca.certificate.not_valid_before_utc.timestamp() + pki.BACKDATE.total_seconds(),
                 end)
-    unitdata.kv().set(ROLLOVER_AT, start + (end - start) * settings.ca_rollover_fraction)
+    unitdata.kv().set(ROLLOVER_AT, {"ca": storage.digest(ca_pem),
+                                    "at": start + (end - start) * settings.ca_rollover_fraction})
 
 
 def rollover_running(tls) -> bool:
@@ -148,10 +149,15 @@ def start_rollover(tls, settings: Settings, why: str) -> None:
                 "old one; certificates are reissued once every unit trusts it")
 
 
-def rollover_due(now: Optional[float] = None) -> bool:
-    """True when the CA has lived its configured fraction (unitdata only)."""
+def rollover_due(tls, now: Optional[float] = None) -> bool:
+    """True when the CA has lived its configured fraction. Reads unitdata and the bundle
+    text only; a time remembered for another CA (leadership moved meanwhile) is ignored."""
     due = unitdata.kv().get(ROLLOVER_AT)
-    return due is not None and (now if now is not None else time.time()) >= due
+    bundle = tls.get_ca_bundle() or ""
+    end = bundle.find("-----END CERTIFICATE-----")
+    current = bundle[:end + len("-----END CERTIFICATE-----\n")] if end >= 0 else ""
+    return (isinstance(due, dict) and due.get("ca") == storage.digest(current)
+            and (now if now is not None else time.time()) >= due.get("at", float("inf")))
 
 
 def rollover_step(tls, settings: Settings) -> str:

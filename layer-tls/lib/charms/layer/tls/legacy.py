@@ -211,7 +211,7 @@ def names_of(pem: str) -> Optional[Dict[str, List[str]]]:
     from cryptography import x509
 
     from . import pki
-    from .signer import split_names
+    from .sans import split_names
 
     try:
         if "CERTIFICATE REQUEST" in pem:

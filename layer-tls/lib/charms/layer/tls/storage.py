@@ -13,7 +13,7 @@ import hashlib
 import os
 import pwd
 import tempfile
-from typing import Dict, NamedTuple, Optional
+from typing import Dict, List, NamedTuple, Optional
 
 # unitdata keys. The legacy ones are a contract with existing charms: do not rename.
 LEGACY_SERVER_CERT = "tls.server.certificate"
@@ -120,13 +120,13 @@ def _wanted_files(paths: Paths, cert: str, key: str, bundle: str) -> Dict[str, t
 
 
 def sync_files(paths: Paths, cert: str, key: str, bundle: str,
-               owner: FileOwner = NO_OWNER) -> bool:
+               owner: FileOwner = NO_OWNER) -> List[str]:
     """Make the files hold exactly this certificate, key and CA bundle (and the key 0600).
 
-    Returns True when a file was (re)written, e.g. the system CA file changed and the trust
-    store needs updating. Unchanged files are not touched.
+    Returns the paths (re)written, e.g. to know whether the system CA file changed and the
+    trust store needs updating. Unchanged files are not touched.
     """
-    changed = False
+    changed: List[str] = []
     # The key goes first: a crash after it leaves unitdata uncommitted and the next hook
     # rewrites the pair from unitdata.
     for path, (data, mode) in sorted(_wanted_files(paths, cert, key, bundle).items(),
@@ -138,6 +138,6 @@ def sync_files(paths: Paths, cert: str, key: str, bundle: str,
         if current_mode == mode and _read(path) == data:
             continue
         write_file_atomic(path, data, mode, owner)
-        changed = True
+        changed.append(path)
     return changed
 

@@ -226,7 +226,7 @@ def _sync(settings: Settings, cert_pem: str, key_pem: Optional[str], bundle_pem:
     if not key_pem:
         return
     changed = storage.sync_files(settings.paths, cert_pem, key_pem, bundle_pem, settings.owner)
-    if changed and settings.system_ca_update_command:
+    if settings.paths.system_ca in changed and settings.system_ca_update_command:
         try:
             subprocess.run(shlex.split(settings.system_ca_update_command), check=True,
                            capture_output=True, timeout=300)

@@ -241,6 +241,11 @@ class TlsPeers(Endpoint):
             return True
         if current == value:
             return False
+        if 'PRIVATE KEY' in value:
+            # Defence in depth: whatever a caller passes, no key material goes on the wire.
+            hookenv.log(f'interface tls: refused to publish {key}: it holds a private key',
+                        level=hookenv.ERROR)
+            return False
         view[key] = value
         return True
 

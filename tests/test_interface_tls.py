@@ -446,3 +446,16 @@ def test_a_legacy_certificate_with_openssl_text_before_the_pem_is_read(tmp_path)
     run = juju.run_hook(a1, "update-status", call=lambda: endpoint_from_name(
         "certificates").legacy_certificates())
     assert run.result[a1].strip() == pem.strip()
+
+
+def test_nothing_holding_a_private_key_is_ever_published(tmp_path):
+    from charms.reactive import endpoint_from_name
+
+    juju, rid, (a0, a1) = _model(tmp_path)
+    leaked = fake_csr(a1) + "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEI\n" \
+                            "-----END PRIVATE KEY-----\n"
+    run = juju.run_hook(a1, "update-status",
+                        call=lambda: endpoint_from_name("certificates").set_csr(leaked))
+    assert "PRIVATE KEY" not in json.dumps(run.relation_sets)
+    assert juju.unit_bag(rid, a1)["csr"] == fake_csr(a1)
+    assert any("refused to publish csr" in message for _, message in run.logs)

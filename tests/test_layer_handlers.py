@@ -284,3 +284,25 @@ def test_an_expired_stored_ca_blocks_the_leader_instead_of_crashing(tmp_path, se
     state, message = juju.status(units[0])
     assert state == "blocked" and "the stored CA cannot sign: it is valid from" in message
     assert installed(juju, newcomer) == (None, None)
+
+
+def test_a_refusal_is_retried_once_the_name_is_free(tmp_path, secrets, hostnames):
+    """name-taken depends on the other units: when the holder leaves, the refused CSR is
+    looked at again and signed (the refusal memory covers what it depended on)."""
+    juju, rid, units = deploy(tmp_path, secrets, units=3)
+    late = juju.add_unit()
+    juju.enter(rid, late, hooks=False)
+    holder_ip = juju.units[units[2]].address
+    key = pki.generate_private_key()
+    csr = pki.csr_to_pem(pki.build_csr(key, "x", ip_addresses=[holder_ip]))
+    juju.set_unit_data(rid, late, csr=csr, **{"tls-addresses": json.dumps([holder_ip])})
+    juju.run_hook(units[0], "certificates-relation-joined", rid=rid, remote_unit=late)
+    juju.run_hook(units[0], "certificates-relation-changed", rid=rid, remote_unit=late)
+    juju.settle()
+    assert late not in json.loads(juju.app_bag(rid)["certificates"])
+    juju.leave(rid, units[2])  # the holder of that address goes away
+    juju.settle()
+    juju.run_hook(units[0], "update-status")
+    juju.settle()
+    cert = pki.load_certificate(json.loads(juju.app_bag(rid)["certificates"])[late])
+    assert pki.certificate_names(cert)[1] == [holder_ip]

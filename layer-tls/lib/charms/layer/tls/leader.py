@@ -52,19 +52,27 @@ def _new_ca(settings: Settings, *, generated: bool = False):
         if "PRIVATE KEY-----" not in text:
             raise ca_store.CAUnavailable(
                 "root_certificate holds no private key, so it cannot sign certificates")
-        try:
-            ca = pki.CertificateAuthority(pki.load_certificates(text)[0],
-                                          pki.load_private_key(text))
-        except pki.PKIError as exc:
-            raise ca_store.CAUnavailable(f"root_certificate is unusable: {exc}") from None
-        problem = pki.ca_problem(ca)
-        if problem:
-            raise ca_store.CAUnavailable(f"root_certificate cannot sign: {problem}")
-        return ca
+        return _usable_ca(text, text, "root_certificate")
     name = f"{hookenv.application_name()} CA {time.strftime('%Y-%m-%d %H:%M:%S')}"
     return pki.create_ca(name, lifetime_days=settings.ca_lifetime_days,
                          organization=f"Juju model {hookenv.model_name()}",
                          key_algorithm=settings.ca_key_algorithm)
+
+
+def _usable_ca(cert_pem: str, key_pem: str, what: str):
+    """A CA that can sign here (the first certificate of ``cert_pem``, its key from
+    ``key_pem``), or CAUnavailable saying why ``what`` cannot be used."""
+    from . import pki
+
+    try:
+        ca = pki.CertificateAuthority(pki.load_certificates(cert_pem)[0],
+                                      pki.load_private_key(key_pem))
+    except pki.PKIError as exc:
+        raise ca_store.CAUnavailable(f"{what} is unusable: {exc}") from None
+    problem = pki.ca_problem(ca)
+    if problem:
+        raise ca_store.CAUnavailable(f"{what} cannot sign: {problem}")
+    return ca
 
 
 def _keep(ca) -> None:
@@ -82,7 +90,6 @@ def ensure_ca(tls, settings: Settings):
     Never makes a second CA: if the store cannot be read, or a CA is published but its key
     is not stored, it raises CAUnavailable and the leader blocks.
     """
-    from . import pki
 
     material = ca_store.load(hookenv.leader_get)
     if material is not None and ca_store.secrets_supported():
@@ -100,15 +107,7 @@ def ensure_ca(tls, settings: Settings):
         _keep(ca)
         hookenv.log("layer:tls: created the application CA")
         return ca
-    try:
-        ca = pki.CertificateAuthority(pki.load_certificate(material.certificate_pem),
-                                      pki.load_private_key(material.private_key_pem))
-    except pki.PKIError as exc:
-        raise ca_store.CAUnavailable(f"the stored CA is unusable: {exc}") from None
-    problem = pki.ca_problem(ca)
-    if problem:
-        raise ca_store.CAUnavailable(f"the stored CA cannot sign: {problem}")
-    return ca
+    return _usable_ca(material.certificate_pem, material.private_key_pem, "the stored CA")
 
 
 def publish_ca(tls, ca, settings: Settings) -> None:

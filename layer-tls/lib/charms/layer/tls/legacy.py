@@ -274,8 +274,9 @@ def _log(message: str, level: Optional[str] = None) -> None:
 
 def relation_certificates(endpoint: str = "certificates") -> Dict[str, List[str]]:
     """unit -> certificates under the legacy ``<unit>_signed_certificate`` keys of every
-    bag of the peer relation (this unit's first), as clean PEM. Read with relation-get:
-    the endpoint's own reader skips them, since easy-rsa put its text dump in front."""
+    bag of the peer relation (this unit's first), as clean PEM. Every candidate is kept
+    (the endpoint's ``legacy_certificates()`` keeps only the first per unit), so the one that
+    certifies the unit's key can be picked."""
     from charmhelpers.core import hookenv
 
     found: Dict[str, List[str]] = {}

@@ -289,6 +289,17 @@ class FakeJuju:
             run.result = _reactive_main(call)
         return run
 
+    def run_action(self, unit: str, name: str, entry: Callable[[], Any],
+                   params: Optional[Dict[str, Any]] = None, check: bool = True) -> HookRun:
+        """Run action ``name`` on ``unit`` as Juju does: ``JUJU_HOOK_NAME`` exported empty
+        (worker/uniter/runner/context/context.go HookVars; an action context has no hook
+        name), ``JUJU_ACTION_NAME`` set. ``entry`` is what the action script runs (no
+        reactive dispatch unless it does one itself)."""
+        with self.hook_context(unit, '', action=name, action_params=params,
+                               check=check) as run:
+            run.result = entry()
+        return run
+
     def settle(self, max_hooks: int = 200) -> List[HookRun]:
         """Run queued relation-changed events (first in, first out) until none is left."""
         runs = []
@@ -304,7 +315,8 @@ class FakeJuju:
     @contextlib.contextmanager
     def hook_context(self, unit: str, hook: str, rid: Optional[str] = None,
                      remote_unit: Optional[str] = None, departing_unit: Optional[str] = None,
-                     check: bool = True, action_params: Optional[Dict[str, Any]] = None):
+                     check: bool = True, action_params: Optional[Dict[str, Any]] = None,
+                     action: Optional[str] = None):
         """The environment of one hook process on ``unit``; yields the ``HookRun``.
         Commits relation writes and unitdata if the body succeeds, else rolls back."""
         if self._ctx is not None:
@@ -321,6 +333,9 @@ class FakeJuju:
         try:
             self._new_process(u)
             os.environ.update(self._environment(u, hook, rid, remote_unit, departing_unit))
+            os.environ.pop('JUJU_ACTION_NAME', None)
+            if action is not None:
+                os.environ['JUJU_ACTION_NAME'] = action
             for name in _PATCHED:
                 setattr(hookenv, name, getattr(self, '_tool_' + name))
             unitdata._KV = u.kv

@@ -5,7 +5,7 @@ import time
 
 import pytest
 from charms.layer.tls import pki, storage
-from tls_harness import assert_unit_has_valid_certificate, deploy, installed
+from tls_harness import assert_unit_has_valid_certificate, deploy, installed, run_action
 
 
 def pairwise_trust_problems(juju, units):
@@ -141,7 +141,7 @@ def test_ca_rollover_keeps_trust_at_every_hook_and_drops_the_old_ca(tmp_path, se
                                                                     hostnames):
     juju, rid, units = deploy(tmp_path, secrets)
     old_ca = juju.app_bag(rid)["ca-bundle"]
-    run = juju.run_hook(units[0], "rotate-ca")
+    run = run_action(juju, units[0], "rotate-ca")
     assert run.action_failed is None and "rollover started" in run.action_results["message"]
     assert bundle_count(juju, rid) == 2
     assert secrets.revisions == 1
@@ -160,7 +160,7 @@ def test_ca_rollover_keeps_trust_at_every_hook_and_drops_the_old_ca(tmp_path, se
 
 def test_rollover_resumes_after_a_leader_change(tmp_path, secrets, hostnames):
     juju, rid, units = deploy(tmp_path, secrets)
-    juju.run_hook(units[0], "rotate-ca")
+    run_action(juju, units[0], "rotate-ca")
     juju.set_leader(units[1])
     juju.run_hook(units[1], "leader-elected")
     juju.run_hook(units[0], "leader-settings-changed")
@@ -172,34 +172,34 @@ def test_rollover_resumes_after_a_leader_change(tmp_path, secrets, hostnames):
 
 def test_actions(tmp_path, secrets, hostnames):
     juju, rid, units = deploy(tmp_path, secrets, units=2)
-    shown = juju.run_hook(units[1], "show-certificate").action_results
+    shown = run_action(juju, units[1], "show-certificate").action_results
     cert_pem = installed(juju, units[1])[0]
     assert shown["certificate"] == cert_pem
     assert shown["dns-names"] == "host-tls-1"
     assert shown["serial"] == format(pki.load_certificate(cert_pem).serial_number, "x")
     assert "PRIVATE KEY" not in json.dumps(shown)
-    ca = juju.run_hook(units[1], "get-ca-certificate").action_results
+    ca = run_action(juju, units[1], "get-ca-certificate").action_results
     assert ca["ca-certificate"] == juju.app_bag(rid)["ca-bundle"]
 
-    refused = juju.run_hook(units[1], "rotate-ca")
+    refused = run_action(juju, units[1], "rotate-ca")
     assert refused.action_failed == "rotate-ca runs on the leader unit only"
 
     key_before = juju.kv(units[1]).get(storage.INSTALLED_KEY)
-    run = juju.run_hook(units[1], "rotate-certificate")
+    run = run_action(juju, units[1], "rotate-certificate")
     assert "new key" in run.action_results["message"]
     juju.settle()
     assert juju.kv(units[1]).get(storage.INSTALLED_KEY) != key_before
     assert_unit_has_valid_certificate(juju, units[1])
 
-    assert juju.run_hook(units[0], "rotate-ca").action_failed is None
-    again = juju.run_hook(units[0], "rotate-ca")
+    assert run_action(juju, units[0], "rotate-ca").action_failed is None
+    again = run_action(juju, units[0], "rotate-ca")
     assert again.action_failed == "a CA rollover is already in progress"
 
 
 def test_show_certificate_before_there_is_one_fails_clearly(tmp_path, secrets, hostnames):
     juju, rid, units = deploy(tmp_path, secrets, units=1,
                               config={"tls_certificate_lifetime": "4000d"})
-    assert juju.run_hook(units[0], "show-certificate").action_failed == (
+    assert run_action(juju, units[0], "show-certificate").action_failed == (
         "this unit has no certificate yet")
 
 
@@ -276,3 +276,23 @@ def test_the_ca_rolls_over_by_itself_when_due_and_only_for_the_ca_in_use(
     assert bundle_count(juju, rid) == 1
     for unit in units:
         assert_unit_has_valid_certificate(juju, unit)
+
+
+def test_an_action_runs_only_its_own_work(tmp_path, secrets, hostnames):
+    """On the leader, rotate-certificate publishes a new CSR and nothing else: no handler
+    fires inside the action (Juju gives it an empty hook name), so the CSR is signed by
+    the next hook, not by the action."""
+    juju, rid, units = deploy(tmp_path, secrets, units=2)
+    leader = units[0]
+    issued = json.loads(juju.app_bag(rid)["certificates"])[leader]
+    csr_before = juju.unit_bag(rid, leader)["csr"]
+    run = run_action(juju, leader, "rotate-certificate")
+    assert run.action_failed is None, run.traceback
+    assert not any("layer:tls: signed" in message for _, message in run.logs), run.logs
+    assert all(owner != "app" for _, owner, _ in run.relation_sets), run.relation_sets
+    assert juju.unit_bag(rid, leader)["csr"] != csr_before
+    assert json.loads(juju.app_bag(rid)["certificates"])[leader] == issued
+    juju.run_hook(leader, "update-status")
+    juju.settle()
+    assert json.loads(juju.app_bag(rid)["certificates"])[leader] != issued
+    assert_unit_has_valid_certificate(juju, leader)

@@ -107,6 +107,17 @@ def deploy(tmp_path, secrets, units=3, **kw):
     return juju, rid, names
 
 
+def run_action(juju, unit, name, params=None, check=True):
+    """A layer:tls action the way ``actions/<name>`` runs it on Juju (empty JUJU_HOOK_NAME,
+    ``charms.layer.tls.actions.main``, no reactive dispatch)."""
+    def entry():
+        from charms.layer.tls import actions
+
+        actions.main()
+
+    return juju.run_action(unit, name, entry, params, check=check)
+
+
 def installed(juju, unit):
     kv = juju.kv(unit)
     return kv.get(storage.INSTALLED_CERT), kv.get(storage.INSTALLED_BUNDLE)

@@ -7,6 +7,10 @@ handlers, so a hook in which nothing fires does not load ``cryptography``.
 Flags set here for upper layers (see README.md): ``tls.ca.available``,
 ``tls.certificate.available``, ``tls.certificate.changed`` (the upper layer clears it after
 reloading its workload) and the legacy flags of the easy-rsa layer.
+
+The actions are not handlers: ``actions/<name>`` runs ``charms.layer.tls.actions.main``,
+which runs that action only (Juju gives an action no hook name, and no handler may fire
+inside an action).
 """
 from charmhelpers.core import hookenv, unitdata
 from charms.reactive import clear_flag, hook, set_flag, when, when_not
@@ -103,15 +107,6 @@ def leader_ca_duties():
     except ca_store.CAUnavailable as exc:
         hookenv.log(f"layer:tls: CA rollover paused: {exc}", hookenv.ERROR)
         unitdata.kv().set(status.LEADER_BLOCKED, str(exc))
-
-
-@hook("show-certificate", "get-ca-certificate", "rotate-certificate", "rotate-ca")
-def run_action():
-    """The layer's actions (actions/<name> runs charms.reactive main with the action
-    name as the hook name)."""
-    from charms.layer.tls import actions
-
-    actions.run(hookenv.action_name() or hookenv.hook_name(), _settings())
 
 
 @when("tls.client.authorization.required")

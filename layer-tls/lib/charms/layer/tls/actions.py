@@ -2,8 +2,20 @@
 
 Results never contain a private key. Wrong use (rotate-ca on a non-leader, no certificate
 yet) fails the action with a clear message.
+
+An action is not a hook. Juju exports ``JUJU_HOOK_NAME`` empty for an action (the unit
+agent's ``HookVars`` always sets it and an action context has no hook name), so a reactive
+``@hook("<action>")`` handler would never fire; and running charms.reactive's dispatch in an
+action would run every handler whose flags are set (signing, installing) inside it. So
+``main`` runs only the action: it loads the endpoints the way a hook starts (relation data
+read, flags managed), runs the action's function, and publishes what the action wrote
+(relation data, unitdata) the way a hook ends.
 """
 from __future__ import annotations
+
+import os
+import sys
+from typing import Optional
 
 from charmhelpers.core import hookenv, unitdata
 
@@ -74,11 +86,48 @@ ACTIONS = {"show-certificate": show_certificate, "get-ca-certificate": get_ca_ce
            "rotate-certificate": rotate_certificate, "rotate-ca": rotate_ca}
 
 
+CHANGES_STATE = ("rotate-certificate", "rotate-ca")
+
+
 def run(name: str, settings: Settings) -> None:
     """Run action ``name`` and report through action-set / action-fail."""
+    action = ACTIONS.get(name)
+    if action is None:
+        hookenv.action_fail(f"layer:tls has no action named {name!r}")
+        return
     try:
-        results = ACTIONS[name](settings)
+        results = action(settings)
     except ActionFailed as exc:
         hookenv.action_fail(str(exc))
         return
     hookenv.action_set(results)
+
+
+def action_name(argv0: str) -> str:
+    """The running action: ``JUJU_ACTION_NAME`` (always set by Juju for an action), else the
+    script's own name (``actions/<name>``)."""
+    return hookenv.action_name() or os.path.basename(argv0)
+
+
+def main(name: Optional[str] = None) -> None:
+    """Entry point of ``actions/<name>``: run that action and nothing else.
+
+    The steps are those of charms.reactive's ``main`` without its dispatch: ``discover``
+    loads the handler modules (which registers the interface's endpoint class), the
+    ``atstart`` callbacks create the endpoints from the relations Juju lists, the action
+    runs, and the ``atexit`` callbacks publish relation data before unitdata is saved.
+    """
+    from charms.reactive import bus
+
+    from . import settings as settings_module
+
+    name = name or action_name(sys.argv[0])
+    bus.discover()
+    hookenv._run_atstart()
+    run(name, settings_module.load())
+    if name in CHANGES_STATE:
+        from . import status
+
+        status.update()
+    hookenv._run_atexit()
+    unitdata.kv().flush()

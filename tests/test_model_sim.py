@@ -48,6 +48,7 @@ def make_charm(path, on_hook=""):
 @pytest.fixture
 def model(tmp_path):
     def make(on_hook="", units=0, seed=0, settle=True, **kw):
+        kw.setdefault("first_leader", "first")  # these tests name fake/0 the leader
         m = Model(make_charm(tmp_path / "charm", on_hook), tmp_path, seed=seed, **kw)
         if units:
             m.deploy(units)
@@ -169,15 +170,21 @@ def test_two_writes_before_the_peer_looks_make_one_changed_with_the_latest(model
     assert "v: \"2\"" in (m.unit("fake/0").root / "seen").read_text()
 
 
-def test_app_data_change_wakes_only_non_leaders(model):
+def test_peer_app_data_change_wakes_every_unit_the_leader_included(model):
+    """state/relationunit.go CounterpartApplications: in a peer relation the counterpart
+    application is the unit's own, so the writing leader is woken too."""
     m = model(units=3)
     with m.hook_context("fake/0", relation="ring") as tool:
         assert tool("relation-set", "--app", "x=1").returncode == 0
-    assert m.pending() == {"fake/1": "ring-relation-changed", "fake/2": "ring-relation-changed"}
+    assert m.pending() == {u: "ring-relation-changed" for u in ("fake/0", "fake/1", "fake/2")}
     m.settle()
-    assert hooks_seen(m, "fake/1")[-1] == "ring-relation-changed - -"
+    for unit in ("fake/0", "fake/1"):
+        assert hooks_seen(m, unit)[-1] == "ring-relation-changed - -"
     with m.hook_context("fake/1", relation="ring") as tool:  # peers may read the app bag
         assert tool("relation-get", "--app", "x", "fake").stdout == "1\n"
+    with m.hook_context("fake/0", relation="ring") as tool:
+        tool("relation-set", "--app", "x=1")  # unchanged: wakes no one
+    assert m.pending() == {}
 
 
 def test_remote_bags_are_a_cached_snapshot_until_a_hook_for_that_unit(model):
@@ -324,3 +331,149 @@ def test_juju_29_has_no_secret_tools(model):
         assert tool("sh", "-c", "secret-add key=v").returncode == 127
         assert tool("sh", "-c", "echo $JUJU_VERSION").stdout.startswith("2.9.")
         assert tool("jujud", "version").stdout.startswith("2.9.")
+
+
+# ------------------------------------------------------------------ fidelity rules (Juju 3.6)
+
+ENV_DUMP = 'env | grep -E "^JUJU_(HOOK_NAME|ACTION_NAME|SECRET_[A-Z]+)=" | sort ' \
+           '> "$SIM_UNIT_ROOT/env-$(echo ${JUJU_DISPATCH_PATH} | tr / -)"\n'
+
+
+def test_an_action_has_an_empty_hook_name(model):
+    """context.go HookVars always exports JUJU_HOOK_NAME; an action context has none."""
+    m = model(on_hook=ENV_DUMP, units=1)
+    assert m.run_action("fake/0", "do")["status"] == "completed"
+    env = (m.unit("fake/0").root / "env-actions-do").read_text().splitlines()
+    assert env == ["JUJU_ACTION_NAME=do", "JUJU_HOOK_NAME="]
+
+
+def test_no_relation_is_known_during_install(model):
+    """relation/resolver.go createdRelationsResolver: relations after install."""
+    on_hook = ('if [ "$JUJU_HOOK_NAME" = install ]; then\n'
+               '  relation-ids ring > "$SIM_UNIT_ROOT/ids"\n'
+               '  relation-get -r 0 - "$JUJU_UNIT_NAME" 2> "$SIM_UNIT_ROOT/err"; '
+               'echo $? > "$SIM_UNIT_ROOT/rc"\nfi\n')
+    m = model(on_hook=on_hook, units=1)
+    root = m.unit("fake/0").root
+    assert (root / "ids").read_text() == ""
+    assert (root / "rc").read_text() == "2\n"
+    assert "unknown relation id" in (root / "err").read_text()
+    with m.hook_context("fake/0") as tool:
+        assert tool("relation-ids", "ring").stdout == "ring:0\n"
+
+
+def test_skipping_a_failed_install_or_start_still_moves_the_unit_on(model):
+    """operation/runhook.go: a hook skipped by `juju resolved --no-retry` is committed as
+    if it ran: install still enters scope, start still counts as started."""
+    m = model(units=1)
+    m.add_unit()
+    m.fail_next("fake/1", "install")
+    with pytest.raises(HookFailed):
+        m.settle(max_failures=1)
+    m.resolve("fake/1", retry=False)
+    m.fail_next("fake/1", "start")
+    with pytest.raises(HookFailed):
+        m.settle(max_failures=1)
+    m.resolve("fake/1", retry=False)
+    m.settle()
+    assert m.relation_list("fake/0") == ["fake/1"]
+    m.tick_update_status()
+    assert hooks_seen(m, "fake/1")[-1] == "update-status - -"
+
+
+def test_seeded_first_leader_and_a_leaderless_window(model):
+    leaders = set()
+    for seed in range(6):
+        import pathlib
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            m = Model(make_charm(pathlib.Path(tmp) / "charm"), tmp, seed=seed,
+                      first_leader="seeded")
+            m.deploy(3)
+            leaders.add(m.leader)
+    assert len(leaders) > 1, leaders
+    on_hook = 'echo "$h $(is-leader)" >> "$SIM_UNIT_ROOT/leader"\n'
+    m = model(on_hook=on_hook, units=3, leaderless_hooks=50)
+    m.remove_unit("fake/0")
+    m.settle()
+    assert m.leader == "fake/1"
+    for unit in ("fake/1", "fake/2"):  # their departed hooks ran while no unit led
+        seen = (m.unit(unit).root / "leader").read_text().splitlines()
+        assert "ring-relation-departed False" in seen, seen
+    assert (m.unit("fake/1").root / "leader").read_text().splitlines()[-1] == \
+        "leader-elected True"
+
+
+def test_secret_readers_stay_on_their_revision_until_refresh_or_peek(model):
+    """secretsmanager/secrets.go getSecretContent -> getConsumedRevision, for every reader,
+    the owner's leader included; a pending secret-set shows only with --refresh/--peek."""
+    m = model(units=2)
+    with m.hook_context("fake/0") as tool:
+        uri = tool("secret-add", "--label", "ca", "key=v1").stdout.strip()
+    for unit in ("fake/0", "fake/1"):
+        with m.hook_context(unit) as tool:
+            assert tool("secret-get", uri, "key").stdout == "v1\n"
+    with m.hook_context("fake/0") as tool:
+        tool("secret-set", uri, "key=v2")
+        assert tool("secret-get", uri, "key").stdout == "v1\n"
+        assert tool("secret-get", "--label", "ca", "key").returncode == 2  # not a URI
+        assert tool("secret-get", uri, "key", "--peek").stdout == "v2\n"
+    with m.hook_context("fake/0") as tool:
+        assert tool("secret-get", uri, "key").stdout == "v1\n"  # still tracking 1
+        assert tool("secret-get", uri, "key", "--peek").stdout == "v2\n"
+        assert tool("secret-get", uri, "key").stdout == "v1\n"
+        assert tool("secret-get", uri, "key", "--refresh").stdout == "v2\n"
+        assert tool("secret-get", uri, "key").stdout == "v2\n"
+    with m.hook_context("fake/0") as tool:  # --refresh on a pending set tracks it
+        tool("secret-set", uri, "key=v3")
+        assert tool("secret-get", uri, "key", "--refresh").stdout == "v3\n"
+    with m.hook_context("fake/0") as tool:
+        assert tool("secret-get", uri, "key").stdout == "v3\n"
+    with m.hook_context("fake/1") as tool:
+        assert tool("secret-get", uri, "key").stdout == "v1\n"
+
+
+def test_secret_changed_and_secret_remove_hooks(model):
+    """secrets/resolver.go: secret-changed for a reader behind the latest revision;
+    secret-remove to the owner (the leader) for a revision no one tracks."""
+    m = model(on_hook=ENV_DUMP, units=2)
+    with m.hook_context("fake/0") as tool:
+        uri = tool("secret-add", "--label", "ca", "key=v1").stdout.strip()
+    with m.hook_context("fake/1") as tool:
+        tool("secret-get", uri)
+    with m.hook_context("fake/0") as tool:
+        tool("secret-get", uri)
+        tool("secret-set", uri, "key=v2")
+    assert m.pending() == {"fake/0": "secret-changed", "fake/1": "secret-changed"}
+    m.settle()
+    env = (m.unit("fake/1").root / "env-hooks-secret-changed").read_text().splitlines()
+    xid = uri.split(":")[-1]
+    assert env == ["JUJU_HOOK_NAME=secret-changed", f"JUJU_SECRET_ID=secret:{xid}",
+                   "JUJU_SECRET_LABEL=ca", "JUJU_SECRET_REVISION=2"]
+    assert m.pending() == {}  # told once; revision 1 is still tracked by both
+    with m.hook_context("fake/0") as tool:
+        tool("secret-get", uri, "--refresh")
+    assert m.pending() == {}
+    with m.hook_context("fake/1") as tool:
+        tool("secret-get", uri, "--refresh")
+    assert m.pending() == {"fake/0": "secret-remove"}
+    m.settle()
+    env = (m.unit("fake/0").root / "env-hooks-secret-remove").read_text().splitlines()
+    assert "JUJU_SECRET_REVISION=1" in env
+    assert m.pending() == {}
+    assert sorted(m.secrets()[xid]["revisions"]) == [1, 2]  # the charm removes it, not Juju
+
+
+def test_secret_set_unchanged_content_makes_a_revision_before_3_6(model):
+    for version, revision in (("3.6.4", 1), ("3.5.5", 2), ("3.1.8", 2)):
+        m = model(units=1, juju_version=version)
+        with m.hook_context("fake/0") as tool:
+            uri = tool("secret-add", "key=v").stdout.strip()
+        with m.hook_context("fake/0") as tool:
+            tool("secret-set", uri, "key=v")
+        assert [s["revision"] for s in m.secrets().values()] == [revision], version
+        import shutil
+
+        shutil.rmtree(m.dir.parent / "charm")
+        shutil.rmtree(m.dir)

@@ -52,10 +52,13 @@ class SettleTimeout(RuntimeError):
 
 @dataclass(frozen=True)
 class Hook:
-    kind: str  # install, leader, config-changed, relation-joined, ...
+    kind: str  # install, leader, config-changed, relation-joined, secret-changed, ...
     rid: Optional[str] = None
     remote: str = ""
     departing: str = ""
+    secret: str = ""  # secret hooks: the xid, its revision and label
+    revision: int = 0
+    label: str = ""
 
     def name(self, endpoint=None):
         return f"{endpoint}-{self.kind}" if self.kind.startswith("relation-") else self.kind
@@ -114,6 +117,12 @@ class Unit:
         self.life = "alive"  # alive, dying, dead
         self.in_scope = False
         self.started = False
+        # secrets (worker/uniter/secrets/resolver.go): the revision of each consumed secret
+        # the unit was last told of, the obsolete revisions it handled, and what is queued
+        self.secret_known: Dict[str, int] = {}
+        self.obsolete_done: Dict[str, set] = {}
+        self.secret_changed: Dict[str, tuple] = {}  # xid -> (revision, label)
+        self.secret_remove: set = set()  # (xid, revision)
         self.boot = collections.deque()
         self.rel: Dict[str, RelPending] = {rid: RelPending() for rid in model.relations}
         self.elected = self.lsc = self.config_changed = self.upgrade = False
@@ -134,7 +143,8 @@ class Model:
     """One application of a built charm; see README.md for the API."""
 
     def __init__(self, charm_dir, workdir, seed=0, secrets_supported=True, config=None,
-                 name="sim", juju_version=None, hook_timeout=300, venv=None, fast_log=True):
+                 name="sim", juju_version=None, hook_timeout=300, venv=None, fast_log=True,
+                 first_leader="seeded", leaderless_hooks=0):
         self.charm = Path(charm_dir).resolve()
         self.dir = Path(workdir).resolve() / "model"
         self.rng = random.Random(seed)
@@ -144,6 +154,11 @@ class Model:
         self.secrets_supported = secrets_supported
         self.juju_version = juju_version or (JUJU3 if secrets_supported else JUJU2)
         self.hook_timeout = hook_timeout
+        if first_leader not in ("seeded", "first"):
+            raise ValueError("first_leader must be 'seeded' or 'first'")
+        self.first_leader = first_leader
+        self.leaderless_hooks = leaderless_hooks
+        self._elect_at: Optional[int] = None  # a leaderless window ends at this clock
         self.fast_log = fast_log
         self.meta = self._yaml("metadata.yaml")
         self.app = self.meta["name"]
@@ -245,10 +260,17 @@ class Model:
     # ------------------------------------------------------------ operator actions
 
     def deploy(self, n=1):
-        """Add n units (the first unit of the application becomes its leader)."""
-        return [self.add_unit() for _ in range(n)]
+        """Add n units. With no leader yet, one of them wins the leadership lease: a seeded
+        choice (``first_leader="seeded"``: on Juju whichever agent claims the lease first),
+        or the first one (``first_leader="first"``)."""
+        if n and self._leader() is None and self.first_leader == "seeded":
+            winner = self.rng.randrange(n)
+            names = [self.add_unit(claim_leadership=(i == winner)) for i in range(n)]
+        else:
+            names = [self.add_unit() for _ in range(n)]
+        return names
 
-    def add_unit(self):
+    def add_unit(self, claim_leadership=True):
         unit = Unit(self, self._next_index)
         self._next_index += 1
         self.units[unit.name] = unit
@@ -263,7 +285,7 @@ class Model:
                 "ports": [], "workload_version": "", "hostname": unit.hostname}
             st["views"][unit.name] = {rid: {"members": [], "cache": {}}
                                       for rid in self.relations}
-            if st["leader"] is None:
+            if st["leader"] is None and claim_leadership and self._elect_at is None:
                 st["leader"] = unit.name
             L.dirty = True
         unit.boot.append(Hook("install"))
@@ -310,8 +332,10 @@ class Model:
             old = L.data["leader"]
             L.data["leader"] = name
             L.dirty = True
+            secrets = L.data["secrets"]
         if old == name:
             return
+        self._queue_secret_events(secrets, name)  # the new leader owns the app's secrets
         new = self.units[name]
         if not new.boot_has("leader"):
             new.elected = True
@@ -368,12 +392,18 @@ class Model:
         self.units[unit].inject.append((hook, when))
 
     def resolve(self, unit, retry=False):
-        """``juju resolve``: clear a unit's error; retry=True runs the failed hook again."""
+        """``juju resolve``: clear a unit's error; retry=True runs the failed hook again.
+
+        retry=False skips the failed hook, and the unit's state moves on as if it had run
+        (worker/uniter/operation/runhook.go: a skipped hook is committed like a run one):
+        a skipped install still enters the relations' scope, a skipped start still counts
+        as started, a skipped remove leaves the unit dead."""
         u = self.units[unit]
         u.failures = 0
         u.not_before = 0
-        if not retry:
-            u.retry = None
+        if not retry and u.retry is not None:
+            skipped, u.retry = u.retry, None
+            self._after_success(u, skipped)
 
     # ------------------------------------------------------------ scheduling
 
@@ -395,6 +425,13 @@ class Model:
             return Hook("leader-elected")
         if u.lsc:
             return Hook("leader-settings-changed")
+        if u.secret_changed:
+            xid = min(u.secret_changed)
+            revision, label = u.secret_changed[xid]
+            return Hook("secret-changed", secret=xid, revision=revision, label=label)
+        if u.secret_remove:
+            xid, revision = min(u.secret_remove)
+            return Hook("secret-remove", secret=xid, revision=revision)
         if u.config_changed:
             return Hook("config-changed")
         for rid in sorted(u.rel):
@@ -432,6 +469,12 @@ class Model:
             u.config_changed = False
         elif k == "update-status":
             u.update_status = False
+        elif k == "secret-changed":
+            u.secret_changed.pop(hook.secret, None)
+            u.secret_known[hook.secret] = hook.revision
+        elif k == "secret-remove":
+            u.secret_remove.discard((hook.secret, hook.revision))
+            u.obsolete_done.setdefault(hook.secret, set()).add(hook.revision)
         elif hook.rid is not None:
             rp = u.rel[hook.rid]
             if k == "relation-changed" and not hook.remote:
@@ -464,7 +507,12 @@ class Model:
         stats = SettleStats()
         start = time.monotonic()
         while True:
+            if self._elect_at is not None and self._clock >= self._elect_at:
+                self._elect()
             work = [(u, h) for u in self.units.values() for h in [self._next(u)] if h]
+            if not work and self._elect_at is not None:
+                self._clock = self._elect_at  # nothing to do: the lease expires meanwhile
+                continue
             if not work:
                 break
             if stats.hooks >= max_hooks:
@@ -529,10 +577,21 @@ class Model:
             env["JUJU_HOOK_NAME"] = hook_name
             env["JUJU_DISPATCH_PATH"] = f"hooks/{hook_name}"
         else:
+            # worker/uniter/runner/context/context.go HookVars always exports
+            # JUJU_HOOK_NAME; contextfactory.go ActionContext never sets a hook name.
+            env["JUJU_HOOK_NAME"] = ""
             env["JUJU_DISPATCH_PATH"] = f"actions/{action['name']}"
             env["JUJU_ACTION_NAME"] = action["name"]
             env["JUJU_ACTION_UUID"] = action["uuid"]
             env["JUJU_ACTION_TAG"] = f"action-{action['uuid']}"
+        if hook is not None and hook.secret:
+            # worker/uniter/runner/context/context.go HookVars: JUJU_SECRET_ID and
+            # JUJU_SECRET_LABEL for secret hooks, JUJU_SECRET_REVISION when non-zero
+            env["JUJU_SECRET_ID"] = jujutool.secret_uri(self.uuid, hook.secret,
+                                                        self.juju_version)
+            env["JUJU_SECRET_LABEL"] = hook.label
+            if hook.revision:
+                env["JUJU_SECRET_REVISION"] = str(hook.revision)
         if hook is not None and hook.rid is not None:
             env["JUJU_RELATION"] = self.relations[hook.rid]["endpoint"]
             env["JUJU_RELATION_ID"] = f"{env['JUJU_RELATION']}:{hook.rid}"
@@ -567,6 +626,9 @@ class Model:
                 "endpoint": endpoint, "remote_unit": hook.remote if hook else "",
                 "remote_app": self.app if hook and hook.rid is not None else "",
                 "members": {rid: list(v["members"]) for rid, v in views.items()},
+                # worker/uniter/relation/resolver.go createdRelationsResolver: relations
+                # become known to the uniter only once the unit is installed
+                "known_relations": sorted(self.relations) if u.in_scope else [],
                 "pending": {"unit": {}, "app": {}, "ports": [], "secrets": []},
                 "log": str(u.log), "action": action,
             }
@@ -614,20 +676,23 @@ class Model:
         if ok:
             u.retry = None
             u.failures = 0
-            if hook.kind == "install":
-                self._enter_scope(u)
-            elif hook.kind == "start":
-                u.started = True
-            elif hook.kind == "relation-joined":
-                rp = u.rel[hook.rid]
-                rp.owed = hook.remote
-            elif hook.kind == "remove":
-                self._dead(u)
+            self._after_success(u, hook)
         else:
             u.retry = hook
             u.failures += 1
             u.not_before = self._clock + min(2 ** u.failures, 64) * max(1, len(self._alive()))
         return run
+
+    def _after_success(self, u: Unit, hook: Hook):
+        """What a hook that succeeded (or was skipped by resolve) changes in the unit's state."""
+        if hook.kind == "install":
+            self._enter_scope(u)
+        elif hook.kind == "start":
+            u.started = True
+        elif hook.kind == "relation-joined":
+            u.rel[hook.rid].owed = hook.remote
+        elif hook.kind == "remove":
+            self._dead(u)
 
     def _close(self, u, hook, hook_name, ctx_id, before, rc, ok, out, err, secs, inject):
         with self._locked() as L:
@@ -638,6 +703,8 @@ class Model:
             leader = st["leader"]
             leader_changed = st["leader_settings"] != before["leader_settings"]
             views = st["views"]
+            secrets = st["secrets"]
+        self._queue_secret_events(secrets, leader)
         if changed:
             self._queue_changes(u, changed, leader, views)
         if leader_changed:
@@ -667,10 +734,50 @@ class Model:
                 rp = other.rel[rid]
                 if writer.name in views[other.name][rid]["members"] and rp.owed != writer.name:
                     rp.changed.add(writer.name)
+        # A committed app-bag change wakes every unit of the counterpart application; in a
+        # peer relation that is the writer's own application, so the leader too
+        # (state/relationunit.go CounterpartApplications).
         for rid in changed["app"]:
             for other in self._alive():
-                if other.name != leader and other.in_scope:
+                if other.in_scope:
                     other.rel[rid].app_changed = True
+
+    def _queue_secret_events(self, secrets, leader):
+        """Queue secret-changed and secret-remove from the committed secrets
+        (worker/uniter/secrets/resolver.go).
+
+        secret-changed: a unit that reads a secret (a consumer record: owner units too,
+        apiserver/facades/agent/secretsmanager/secrets.go getSecretContent) is told once
+        of each newer revision than the one it tracks or was last told of. secret-remove:
+        the owner (the leader, for an application-owned secret) is told of each revision
+        that is not the latest and that no unit tracks any more (an obsolete revision),
+        once per revision."""
+        for u in self._alive():
+            if not u.in_scope:
+                continue  # the secrets resolver runs only once the unit is installed
+            for xid, s in secrets.items():
+                record = s["consumers"].get(u.name) or {}
+                if "revision" not in record:
+                    continue
+                known = max(u.secret_known.get(xid, 0), record["revision"])
+                if known < s["revision"]:
+                    label = record.get("label") or (s["label"] if s["owner_id"] in
+                                                    (self.app, u.name) else "")
+                    u.secret_changed[xid] = (s["revision"], label)
+                else:
+                    u.secret_changed.pop(xid, None)
+            u.secret_changed = {x: v for x, v in u.secret_changed.items() if x in secrets}
+            owned = {xid: s for xid, s in secrets.items()
+                     if (s["owner"] == "application" and u.name == leader)
+                     or (s["owner"] == "unit" and s["owner_id"] == u.name)}
+            due = set()
+            for xid, s in owned.items():
+                tracked = {c.get("revision") for c in s["consumers"].values()}
+                done = u.obsolete_done.get(xid, set())
+                due |= {(xid, int(r)) for r in s["revisions"]
+                        if int(r) != s["revision"] and int(r) not in tracked
+                        and int(r) not in done}
+            u.secret_remove = due
 
     def _enter_scope(self, u: Unit):
         """After install the unit enters its relations' scope: peers see it join."""
@@ -681,7 +788,7 @@ class Model:
                 rel["units"][u.name] = {"private-address": u.address,
                                         "ingress-address": u.address,
                                         "egress-subnets": f"{u.address}/32"}
-                if rel.get("app_written") and st["leader"] != u.name:
+                if rel.get("app_written"):
                     u.rel[rid].app_changed = True
             L.dirty = True
         for other in self._alive():
@@ -692,19 +799,34 @@ class Model:
                 u.rel[rid].joined.add(other.name)
 
     def _dead(self, u: Unit):
+        """The unit is gone: its secret consumer records go (its tracked revisions may
+        become obsolete) and, if it led, leadership passes on: at once, or after
+        ``leaderless_hooks`` hooks of the other units (the lease expiring: no unit is
+        leader meanwhile)."""
         u.life = "dead"
         with self._locked() as L:
             st = L.data
             st["units"][u.name]["alive"] = False
+            for secret in st["secrets"].values():
+                secret["consumers"].pop(u.name, None)
             was_leader = st["leader"] == u.name
-            alive = sorted((x for x in self._alive()), key=lambda x: x.index)
             if was_leader:
-                st["leader"] = alive[0].name if alive else None
+                st["leader"] = None
             L.dirty = True
-        if was_leader and alive:
-            if not alive[0].boot_has("leader"):
-                alive[0].elected = True
-                alive[0].lsc = False
+            secrets, leader = st["secrets"], st["leader"]
+        if was_leader:
+            if self.leaderless_hooks:
+                self._elect_at = self._clock + self.leaderless_hooks
+            else:
+                self._elect()
+        self._queue_secret_events(secrets, leader)
+
+    def _elect(self):
+        """The lease is free: the lowest-numbered live unit claims it."""
+        self._elect_at = None
+        alive = sorted(self._alive(), key=lambda x: x.index)
+        if alive:
+            self.set_leader(alive[0].name)
 
     # ------------------------------------------------------------ direct tool use (tests)
 

@@ -236,9 +236,15 @@ def relation_id(st, ctx, opts, required=True):
         rid = str(int(num))
     except ValueError:
         raise usage_error(f'invalid value "{raw}" for option -r: invalid relation id') from None
-    if rid not in st["relations"]:
+    if rid not in known_relations(st, ctx):
         raise usage_error(f'invalid value "{raw}" for option -r: unknown relation id')
     return rid
+
+
+def known_relations(st, ctx):
+    """The relations the unit's agent knows: none during install
+    (worker/uniter/relation/resolver.go createdRelationsResolver)."""
+    return ctx.get("known_relations", list(st["relations"]))
 
 
 def apply_writes(bag, writes):
@@ -298,7 +304,7 @@ def t_relation_ids(st, ctx, argv):
     if not name:
         raise usage_error("no endpoint name specified")
     ids = sorted("{}:{}".format(r["endpoint"], rid) for rid, r in st["relations"].items()
-                 if r["endpoint"] == name)
+                 if r["endpoint"] == name and rid in known_relations(st, ctx))
     return render(ids, fmt)
 
 
@@ -711,12 +717,13 @@ def parse_secret_ref(text):
 def secrets_view(st, ctx):
     """Committed secrets with this hook's pending operations applied (for reads in the hook)."""
     view = {k: json.loads(json.dumps(v)) for k, v in st["secrets"].items()}
+    renew = not juju_at_least(st["juju_version"], 3, 6)
     for op in ctx["pending"]["secrets"]:
-        apply_secret_op(view, op)
+        apply_secret_op(view, op, renew)
     return view
 
 
-def apply_secret_op(secrets, op):
+def apply_secret_op(secrets, op, new_revision_if_unchanged=False):
     kind = op["op"]
     if kind == "add":
         secrets[op["id"]] = {
@@ -732,7 +739,9 @@ def apply_secret_op(secrets, op):
     if kind == "set":
         if op.get("content") is not None:
             latest = secret["revisions"][str(secret["revision"])]
-            if op["content"] != latest:
+            # secret-set with the content unchanged: a new revision on Juju 3.1-3.5, none
+            # from 3.6 (apiserver/facades/agent/secretsmanager: the checksum is compared)
+            if op["content"] != latest or new_revision_if_unchanged:
                 secret["revision"] += 1
                 secret["revisions"][str(secret["revision"])] = op["content"]
         for field in ("label", "description", "expire", "rotate"):
@@ -885,29 +894,7 @@ def t_secret_get(st, ctx, argv):
         raise usage_error("require either a secret URI or label")
     view = secrets_view(st, ctx)
     xid = find_secret(st, ctx, view, ref, opts.get("label"))
-    secret = view[xid]
-    committed = st["secrets"].get(xid)
-    if owns(st, ctx, secret):
-        content = secret["revisions"][str(secret["revision"])]
-        if ref and opts.get("label") and committed is not None and may_manage(st, ctx, secret):
-            ctx["pending"]["secrets"].append({"op": "set", "id": xid, "label": opts["label"]})
-            ctx["_dirty"] = True
-    else:
-        allowed = any(g["target"] in (ctx["unit"], unit_app(ctx["unit"]))
-                      for g in secret["grants"])
-        if not allowed or committed is None:
-            raise run_error("permission denied")
-        consumer = committed["consumers"].setdefault(ctx["unit"], {})
-        if opts.get("label"):
-            consumer["label"] = opts["label"]
-        latest = committed["revision"]
-        if opts.get("peek"):
-            rev = latest
-        else:
-            if opts.get("refresh") or "revision" not in consumer:
-                consumer["revision"] = latest
-            rev = consumer["revision"]
-        content = committed["revisions"].get(str(rev), {})
+    content = read_secret_content(st, ctx, view, xid, opts)
     if key is None:
         return render({k: base64.b64decode(v).decode("utf-8") for k, v in content.items()}, fmt)
     raw = key.endswith("#base64")
@@ -916,6 +903,56 @@ def t_secret_get(st, ctx, argv):
         raise run_error(f'secret key value "{name}" not found')
     value = content[name] if raw else base64.b64decode(content[name]).decode("utf-8")
     return render(value, fmt)
+
+
+def read_secret_content(st, ctx, view, xid, opts):
+    """What secret-get returns, and the revision tracking it implies.
+
+    apiserver/facades/agent/secretsmanager/secrets.go getSecretContent: every reader (the
+    owner's units, the leader included, and grantees) gets the revision it tracks
+    (getConsumedRevision): the latest at its first read, then that one until it passes
+    --refresh (track the latest from now on) or --peek (the latest, this once). The
+    tracking is saved at once, not at hook end. worker/uniter/runner/context/context.go
+    GetSecret/getPendingSecretValue: a secret created in this hook shows its pending
+    content; a pending secret-set of this hook shows only with --refresh or --peek, and
+    --refresh then tracks the revision it makes once the hook commits."""
+    secret = view[xid]
+    committed = st["secrets"].get(xid)
+    if committed is None:  # created in this hook
+        if opts.get("label") and owns(st, ctx, secret):
+            for op in ctx["pending"]["secrets"]:
+                if op["op"] == "add" and op["id"] == xid:
+                    op["label"] = opts["label"]
+        return secret["revisions"][str(secret["revision"])]
+    owner_side = owns(st, ctx, secret)
+    if not owner_side and not any(g["target"] in (ctx["unit"], unit_app(ctx["unit"]))
+                                  for g in secret["grants"]):
+        raise run_error("permission denied")
+    pending_set = secret["revision"] != committed["revision"]
+    if opts.get("label"):
+        if owner_side and may_manage(st, ctx, secret):
+            if secret.get("label") != opts["label"]:
+                ctx["pending"]["secrets"].append({"op": "set", "id": xid,
+                                                  "label": opts["label"]})
+        elif not owner_side:
+            committed["consumers"].setdefault(ctx["unit"], {})["label"] = opts["label"]
+    if pending_set and (opts.get("refresh") or opts.get("peek")):
+        if opts.get("refresh"):
+            ctx.setdefault("track_latest", []).append(xid)
+        return secret["revisions"][str(secret["revision"])]
+    record = committed["consumers"].setdefault(ctx["unit"], {})
+    if opts.get("peek"):
+        revision = committed["revision"]
+    else:
+        if opts.get("refresh") or "revision" not in record:
+            record["revision"] = committed["revision"]
+        revision = record["revision"]
+    return committed["revisions"].get(str(revision), {})
+
+
+def secret_uri(model_uuid, xid, juju_version):
+    """The URI form a Juju version prints for a secret (core/secrets/secret.go)."""
+    return f"secret:{xid}"
 
 
 def t_secret_set(st, ctx, argv):
@@ -1071,10 +1108,23 @@ def commit_context(st, ctx):
     for op, port in ctx["pending"]["ports"]:
         (ports.add if op == "open" else ports.discard)(port)
     st["units"][unit]["ports"] = sorted(ports)
+    new_revision_if_unchanged = not juju_at_least(st["juju_version"], 3, 6)
     for op in ctx["pending"]["secrets"]:
-        apply_secret_op(st["secrets"], op)
+        apply_secret_op(st["secrets"], op, new_revision_if_unchanged)
         changed["secrets"].append(op)
+    for xid in ctx.get("track_latest", []):
+        secret = st["secrets"].get(xid)
+        if secret is not None:
+            secret["consumers"].setdefault(unit, {})["revision"] = secret["revision"]
     return changed
+
+
+def juju_at_least(version, major, minor):
+    try:
+        have = tuple(int(x) for x in version.split(".")[:2])
+    except ValueError:
+        return True
+    return have >= (major, minor)
 
 
 # ---------------------------------------------------------------- entry point

@@ -303,7 +303,7 @@ def test_secrets_exist_only_after_success_and_follow_leadership(model):
     m = model(units=2)
     with m.hook_context("fake/0", commit=False) as tool:
         uri = tool("secret-add", "--label", "ca", "key=v1").stdout.strip()
-        assert re.fullmatch(r"secret:[0-9a-v]{20}", uri)
+        assert re.fullmatch(rf"secret://{m.uuid}/[0-9a-v]{{20}}", uri)  # Juju >= 3.1.3
         assert tool("secret-get", "--label", "ca", "--format=json").stdout == '{"key":"v1"}\n'
         assert tool("secret-get", "--label", "ca", "key").returncode == 2  # not a URI
         info = json.loads(tool("secret-info-get", uri, "--format=json").stdout)
@@ -313,7 +313,7 @@ def test_secrets_exist_only_after_success_and_follow_leadership(model):
         uri = tool("secret-add", "--label", "ca", "key=v1").stdout.strip()
         assert tool("secret-add", "bad_key=1").returncode == 2
     (xid, secret), = m.secrets().items()
-    assert uri == "secret:" + xid and secret["content"] == {"key": "v1"}
+    assert uri == f"secret://{m.uuid}/{xid}" and secret["content"] == {"key": "v1"}
     with m.hook_context("fake/1") as tool:
         assert tool("secret-add", "key=v").returncode == 1  # app-owned needs leadership
         assert tool("secret-get", uri, "key").stdout == "v1\n"
@@ -448,13 +448,20 @@ def test_secret_changed_and_secret_remove_hooks(model):
     assert m.pending() == {"fake/0": "secret-changed", "fake/1": "secret-changed"}
     m.settle()
     env = (m.unit("fake/1").root / "env-hooks-secret-changed").read_text().splitlines()
-    xid = uri.split(":")[-1]
+    xid = uri.rsplit("/", 1)[-1]
     assert env == ["JUJU_HOOK_NAME=secret-changed", f"JUJU_SECRET_ID=secret:{xid}",
-                   "JUJU_SECRET_LABEL=ca", "JUJU_SECRET_REVISION=2"]
+                   "JUJU_SECRET_LABEL=ca"]  # no revision: hook.go SecretHookRequiresRevision
     assert m.pending() == {}  # told once; revision 1 is still tracked by both
     with m.hook_context("fake/0") as tool:
         tool("secret-get", uri, "--refresh")
-    assert m.pending() == {}
+        tool("secret-set", uri, "key=v3")
+    # told of revision 3 although it tracks 2 (state/secrets.go: every consumer doc)
+    assert m.pending() == {"fake/0": "secret-changed", "fake/1": "secret-changed"}
+    m.settle()
+    with m.hook_context("fake/0") as tool:
+        tool("secret-get", uri, "--refresh")
+    assert m.pending() == {"fake/0": "secret-remove"}  # revision 2: no one tracks it
+    m.settle()
     with m.hook_context("fake/1") as tool:
         tool("secret-get", uri, "--refresh")
     assert m.pending() == {"fake/0": "secret-remove"}
@@ -462,14 +469,16 @@ def test_secret_changed_and_secret_remove_hooks(model):
     env = (m.unit("fake/0").root / "env-hooks-secret-remove").read_text().splitlines()
     assert "JUJU_SECRET_REVISION=1" in env
     assert m.pending() == {}
-    assert sorted(m.secrets()[xid]["revisions"]) == [1, 2]  # the charm removes it, not Juju
+    assert sorted(m.secrets()[xid]["revisions"]) == [1, 2, 3]  # the charm removes them
 
 
 def test_secret_set_unchanged_content_makes_a_revision_before_3_6(model):
-    for version, revision in (("3.6.4", 1), ("3.5.5", 2), ("3.1.8", 2)):
+    for version, revision in (("3.6.4", 1), ("3.5.5", 2), ("3.1.2", 2)):
         m = model(units=1, juju_version=version)
         with m.hook_context("fake/0") as tool:
             uri = tool("secret-add", "key=v").stdout.strip()
+        long_form = version != "3.1.2"
+        assert uri.startswith(f"secret://{m.uuid}/" if long_form else "secret:"), uri
         with m.hook_context("fake/0") as tool:
             tool("secret-set", uri, "key=v")
         assert [s["revision"] for s in m.secrets().values()] == [revision], version
@@ -477,3 +486,19 @@ def test_secret_set_unchanged_content_makes_a_revision_before_3_6(model):
 
         shutil.rmtree(m.dir.parent / "charm")
         shutil.rmtree(m.dir)
+
+
+def test_a_leader_deposed_during_a_hook_has_its_leader_writes_refused(model):
+    on_hook = ('if [ "$h" = update-status ] && [ "$JUJU_UNIT_NAME" = fake/0 ]; then\n'
+               '  relation-set -r 0 --app x=1; relation-set -r 0 mine=1\nfi\n')
+    m = model(on_hook=on_hook, units=2)
+    m.lose_leadership_during("fake/0", "update-status")
+    m.tick_update_status(settle=False)
+    with pytest.raises(HookFailed) as failed:
+        m.settle(max_failures=1)
+    assert "checking leadership continuity" in failed.value.run.stderr
+    assert m.leader == "fake/1"
+    assert m.app_data() == {} and "mine" not in m.relation_data("fake/0")
+    m.resolve("fake/0", retry=True)
+    m.settle()  # retried as a non-leader: relation-set --app is refused, the rest commits
+    assert m.app_data() == {} and m.relation_data("fake/0")["mine"] == "1"

@@ -391,6 +391,16 @@ class Model:
             raise ValueError("when must be 'after' or 'before'")
         self.units[unit].inject.append((hook, when))
 
+    def lose_leadership_during(self, unit, hook=None):
+        """The leader ``unit`` loses its lease while its next (named) hook runs: another
+        live unit becomes leader before the hook commits. Its app-bag and app-owned
+        secret writes are then refused at commit, so the hook fails and nothing
+        transactional commits (apiserver/facades/agent/uniter/uniter.go
+        commitHookChangesForOneUnit and state/secrets.go build their transactions with a
+        leadership check; the error fails the hook: context.go doFlush). leader-set
+        calls already made stay (they are written at once)."""
+        self.units[unit].inject.append((hook, "depose"))
+
     def resolve(self, unit, retry=False):
         """``juju resolve``: clear a unit's error; retry=True runs the failed hook again.
 
@@ -586,11 +596,11 @@ class Model:
             env["JUJU_ACTION_TAG"] = f"action-{action['uuid']}"
         if hook is not None and hook.secret:
             # worker/uniter/runner/context/context.go HookVars: JUJU_SECRET_ID and
-            # JUJU_SECRET_LABEL for secret hooks, JUJU_SECRET_REVISION when non-zero
-            env["JUJU_SECRET_ID"] = jujutool.secret_uri(self.uuid, hook.secret,
-                                                        self.juju_version)
+            # JUJU_SECRET_LABEL for secret hooks; JUJU_SECRET_REVISION only for
+            # secret-remove and secret-expired (hook.go SecretHookRequiresRevision)
+            env["JUJU_SECRET_ID"] = f"secret:{hook.secret}"  # short form (the watchers')
             env["JUJU_SECRET_LABEL"] = hook.label
-            if hook.revision:
+            if hook.kind in ("secret-remove", "secret-expired"):
                 env["JUJU_SECRET_REVISION"] = str(hook.revision)
         if hook is not None and hook.rid is not None:
             env["JUJU_RELATION"] = self.relations[hook.rid]["endpoint"]
@@ -670,7 +680,9 @@ class Model:
             where = f" {env.get('JUJU_RELATION_ID')} remote={hook.remote or '-'}" \
                 if hook.rid is not None else ""
             f.write(f"=== #{self._seq} {hook_name}{where}\n")
-        rc, out, err, secs = self._exec(u, path, env, inject)
+        rc, out, err, secs = self._exec(u, path, env, inject if inject != "depose" else "")
+        if inject == "depose":
+            rc, err = self._depose(u, ctx_id, rc, err)
         ok = rc == 0 and inject != "after"
         run = self._close(u, hook, hook_name, ctx_id, before, rc, ok, out, err, secs, inject)
         if ok:
@@ -682,6 +694,24 @@ class Model:
             u.failures += 1
             u.not_before = self._clock + min(2 ** u.failures, 64) * max(1, len(self._alive()))
         return run
+
+    def _depose(self, u: Unit, ctx_id, rc, err):
+        """Move leadership away from ``u`` before its hook commits; a hook with
+        leader-only writes pending then fails."""
+        others = sorted((x for x in self._alive() if x is not u), key=lambda x: x.index)
+        if others:
+            self.set_leader(others[0].name)
+        with self._locked() as L:
+            st = L.data
+            pending = st["contexts"][ctx_id]["pending"]
+            leader_only = any(pending["app"].values()) or any(
+                (st["secrets"].get(op["id"]) or {}).get("owner") == "application"
+                or op.get("owner") == "application" for op in pending["secrets"])
+        if rc == 0 and leader_only:
+            rc = 1
+            err += (f'ERROR checking leadership continuity: "{u.name}" is not leader of '
+                    f'"{self.app}"\n')
+        return rc, err
 
     def _after_success(self, u: Unit, hook: Hook):
         """What a hook that succeeded (or was skipped by resolve) changes in the unit's state."""
@@ -746,9 +776,13 @@ class Model:
         """Queue secret-changed and secret-remove from the committed secrets
         (worker/uniter/secrets/resolver.go).
 
-        secret-changed: a unit that reads a secret (a consumer record: owner units too,
+        secret-changed: a unit that has read a secret (a consumer record: owner units too,
         apiserver/facades/agent/secretsmanager/secrets.go getSecretContent) is told once
-        of each newer revision than the one it tracks or was last told of. secret-remove:
+        of each latest revision above 1 it has not been told of, whatever revision it
+        tracks (state/secrets.go sets latest-revision on every consumer doc; the uniter's
+        tracker moves only when a secret-changed hook commits), so a unit that read with
+        --refresh is told too, and so is one whose first read finds revision 2 or later.
+        secret-remove:
         the owner (the leader, for an application-owned secret) is told of each revision
         that is not the latest and that no unit tracks any more (an obsolete revision),
         once per revision."""
@@ -759,8 +793,7 @@ class Model:
                 record = s["consumers"].get(u.name) or {}
                 if "revision" not in record:
                     continue
-                known = max(u.secret_known.get(xid, 0), record["revision"])
-                if known < s["revision"]:
+                if s["revision"] > 1 and u.secret_known.get(xid) != s["revision"]:
                     label = record.get("label") or (s["label"] if s["owner_id"] in
                                                     (self.app, u.name) else "")
                     u.secret_changed[xid] = (s["revision"], label)

@@ -862,7 +862,7 @@ def t_secret_add(st, ctx, argv):
         "content": content, "label": label, "description": opts.get("description"),
         "expire": opts.get("expire"), "rotate": opts.get("rotate")})
     ctx["_dirty"] = True
-    return f"secret:{xid}\n"
+    return secret_uri(st, xid) + "\n"
 
 
 def new_secret_id(st):
@@ -950,8 +950,12 @@ def read_secret_content(st, ctx, view, xid, opts):
     return committed["revisions"].get(str(revision), {})
 
 
-def secret_uri(model_uuid, xid, juju_version):
-    """The URI form a Juju version prints for a secret (core/secrets/secret.go)."""
+def secret_uri(st, xid):
+    """What secret-add prints: ``secret://<model-uuid>/<xid>`` from Juju 3.1.3 on
+    (worker/uniter/runner/jujuc/secret-add.go prints the URI with its source model,
+    core/secrets/secret.go URI.String), ``secret:<xid>`` before."""
+    if juju_at_least(st["juju_version"], 3, 1, 3):
+        return f"secret://{st['uuid']}/{xid}"
     return f"secret:{xid}"
 
 
@@ -1119,12 +1123,13 @@ def commit_context(st, ctx):
     return changed
 
 
-def juju_at_least(version, major, minor):
+def juju_at_least(version, *wanted):
+    """``version`` (``3.6.4``) is at least ``wanted`` (3, 6)."""
     try:
-        have = tuple(int(x) for x in version.split(".")[:2])
+        have = tuple(int(x) for x in version.split(".")[:len(wanted)])
     except ValueError:
         return True
-    return have >= (major, minor)
+    return have >= wanted
 
 
 # ---------------------------------------------------------------- entry point

@@ -120,6 +120,9 @@ def _install(tls, settings: Settings) -> Optional[str]:
     if (kv.get(storage.INSTALLED_CERT) == cert_pem and
             kv.get(storage.INSTALLED_BUNDLE) == bundle_pem):
         _sync(settings, cert_pem, kv.get(storage.INSTALLED_KEY), bundle_pem)
+        # unitdata survives a failed hook, relation data does not: re-state the
+        # acknowledgement (a no-op write when it is published already)
+        acknowledge_installed(tls, cert_pem, bundle_pem)
         return "unchanged"
     problem, validity = _check_received(cert_pem, bundle_pem, kv.get(storage.PENDING_KEY))
     if problem:

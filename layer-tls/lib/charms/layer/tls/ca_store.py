@@ -56,8 +56,13 @@ def _first_line(text: str) -> str:
 
 
 def _load_from_secret() -> Optional[CAMaterial]:
+    """The newest CA in the secret. ``--refresh``: every reader of a secret, the owner's
+    leader included, gets the revision it read first until it asks for the latest
+    (Juju's secretsmanager facade, getSecretContent), so without it the leader would go on
+    reading the CA it replaced in a rollover; within the hook that stores a new CA, only
+    ``--refresh`` (or ``--peek``) shows the pending content."""
     try:
-        done = run_tool(["secret-get", "--label", SECRET_LABEL, "--format=json"])
+        done = run_tool(["secret-get", "--label", SECRET_LABEL, "--refresh", "--format=json"])
     except (OSError, subprocess.SubprocessError) as exc:
         raise CAUnavailable(f"secret-get failed to run: {type(exc).__name__}") from None
     if done.returncode != 0:

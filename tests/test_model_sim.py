@@ -467,7 +467,7 @@ def test_secret_changed_and_secret_remove_hooks(model):
     assert m.pending() == {"fake/0": "secret-remove"}
     m.settle()
     env = (m.unit("fake/0").root / "env-hooks-secret-remove").read_text().splitlines()
-    assert "JUJU_SECRET_REVISION=1" in env
+    assert "JUJU_SECRET_REVISION=1" in env and "JUJU_SECRET_LABEL=ca" in env
     assert m.pending() == {}
     assert sorted(m.secrets()[xid]["revisions"]) == [1, 2, 3]  # the charm removes them
 

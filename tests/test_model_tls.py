@@ -30,6 +30,16 @@ def test_deploy_three_units(make_model):
     result = check_all(model, model.port)
     assert len(result["matrix"]) == 9
     assert sorted(certificates_in_app_data(model)) == model.unit_names
+    # Juju knows no relation during install: nothing there may touch the peer relation
+    for run in model.runs(hook="install"):
+        assert not [c for c in run.calls if c[0] in ("relation-get", "relation-set",
+                                                     "relation-list")], run.calls
+    # a peer app-bag write wakes the leader too; woken by its own last publication, it
+    # writes nothing more (no loop)
+    own_wakeups = [r for r in model.runs(model.leader, "certificates-relation-changed")
+                   if not r.remote_unit]
+    assert own_wakeups, "the leader was not woken by its own app-bag write"
+    assert not [c for c in own_wakeups[-1].calls if c[0] == "relation-set"]
     print(f"3 units settled in {model.stats.hooks} hooks")
 
 

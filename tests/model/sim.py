@@ -441,7 +441,10 @@ class Model:
             return Hook("secret-changed", secret=xid, revision=revision, label=label)
         if u.secret_remove:
             xid, revision = min(u.secret_remove)
-            return Hook("secret-remove", secret=xid, revision=revision)
+            # no label in the hook info: the context fills in the owner's label
+            # (worker/uniter/runner/context/contextfactory.go HookContext)
+            return Hook("secret-remove", secret=xid, revision=revision,
+                        label=self._secret_label(xid))
         if u.config_changed:
             return Hook("config-changed")
         for rid in sorted(u.rel):
@@ -811,6 +814,9 @@ class Model:
                         if int(r) != s["revision"] and int(r) not in tracked
                         and int(r) not in done}
             u.secret_remove = due
+
+    def _secret_label(self, xid):
+        return (self.state()["secrets"].get(xid) or {}).get("label", "")
 
     def _enter_scope(self, u: Unit):
         """After install the unit enters its relations' scope: peers see it join."""

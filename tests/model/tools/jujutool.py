@@ -3,7 +3,9 @@
 
 Called as ``relation-get``, ``leader-set``, ... (argv[0] picks the tool). The model's state is
 one JSON file behind an fcntl lock; the hook context (unit, hook, relation, pending writes) is
-``state["contexts"][$JUJU_CONTEXT_ID]``. Behaviour follows /work/shared/juju-hook-tools.md.
+``state["contexts"][$JUJU_CONTEXT_ID]``. Behaviour follows Juju 3.6's source: the
+conformance table in tests/model/README.md names, for each rule, the Juju file that says so
+and the test that pins it.
 
 The simulator (tests/model/sim.py) imports this module for the state helpers and
 ``commit_context``, so the rules live in one place. Keep imports minimal: the tools run on every

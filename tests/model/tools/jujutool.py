@@ -960,30 +960,68 @@ def t_secret_remove(st, ctx, argv):
     return ""
 
 
+def secret_metadata(st, ctx):
+    """What the unit agent's SecretMetadata() holds in this hook: secrets owned by the unit,
+    and by the app if the unit is the leader, with this hook's pending creates and updates;
+    a pending remove (even of one revision) hides the secret until a later set in the hook."""
+    view = secrets_view(st, ctx)
+    hidden = set()
+    for op in ctx["pending"]["secrets"]:
+        if op["op"] == "remove":
+            hidden.add(op["id"])
+        elif op["op"] in ("add", "set"):
+            hidden.discard(op["id"])
+    return {x: s for x, s in view.items() if x not in hidden and may_manage(st, ctx, s)}
+
+
 def t_secret_ids(st, ctx, argv):
     opts, pos = parse_args(argv, dict(FORMAT))
-    ids = sorted(x for x, s in st["secrets"].items() if may_manage(st, ctx, s))
-    return render(ids or None, out_format(opts, "yaml"))
+    fmt = out_format(opts)
+    if pos:
+        raise usage_error('unrecognized args: ["{}"]'.format('" "'.join(pos)))
+    ids = sorted(secret_metadata(st, ctx))
+    # A Go nil []string: smart prints nothing, yaml "[]", json "null".
+    return render(ids or (None if fmt == "json" else []), fmt)
+
+
+def _access_tag(st, grant):
+    target = grant["target"]
+    target = ("unit-" + target.replace("/", "-")) if "/" in target else "application-" + target
+    scope = grant["scope"]
+    rid = scope[len("relation-"):] if scope.startswith("relation-") else None
+    if rid in st["relations"]:
+        scope = "relation-{}.{}".format(st["app"], st["relations"][rid]["endpoint"])
+    return {"target": target, "scope": scope, "role": grant["role"]}
 
 
 def t_secret_info_get(st, ctx, argv):
     opts, pos = parse_args(argv, dict(FORMAT, **{"--label": ("label", True)}))
     fmt = out_format(opts, "yaml")
-    if len(pos) > 1 or (not pos and not opts.get("label")):
+    if fmt == "smart":
+        raise usage_error('invalid value "smart" for option --format: unknown format "smart"')
+    xid = parse_secret_ref(pos[0]) if pos else None
+    label = opts.get("label", "")
+    if xid is None and not label:
         raise usage_error("require either a secret URI or label")
-    view = secrets_view(st, ctx)
-    xid = find_secret(st, ctx, view, pos[0] if pos else None, opts.get("label"))
-    s = view[xid]
-    if not may_manage(st, ctx, s):
-        raise run_error("permission denied")
-    info = {"revision": s["revision"], "owner": s["owner"]}
-    for field in ("label", "description", "expire"):
-        if s.get(field):
-            info[field if field != "expire" else "expiry"] = s[field]
+    if xid is not None and label:
+        raise usage_error("specify either a secret URI or label but not both")
+    if len(pos) > 1:
+        raise usage_error('unrecognized args: ["{}"]'.format('" "'.join(pos[1:])))
+    mine = secret_metadata(st, ctx)
+    if xid is None:
+        xid = next((x for x, s in sorted(mine.items()) if s["label"] == label), None)
+    if xid not in mine:
+        raise run_error(f'secret "{label or xid}" not found')
+    s = mine[xid]
+    info = {"revision": s["revision"], "label": s.get("label") or "", "owner": s["owner"]}
+    if s.get("description"):
+        info["description"] = s["description"]
+    if s.get("expire"):
+        info["expiry"] = s["expire"]
     if s.get("rotate"):
         info["rotation"] = s["rotate"]
     if s["grants"]:
-        info["access"] = [dict(g) for g in s["grants"]]
+        info["access"] = [_access_tag(st, g) for g in s["grants"]]
     return render({xid: info}, fmt)
 
 

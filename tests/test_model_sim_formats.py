@@ -1,0 +1,96 @@
+"""Output formats and argument rules of the simulated hook tools, checked against Juju 3.6's
+source (worker/uniter/runner/jujuc/*.go), and the upgrade-charm hook order
+(worker/uniter/resolver.go). Same tiny shell charm as tests/test_model_sim.py."""
+import json
+
+import pytest
+import yaml
+from model import Model
+from test_model_sim import make_charm
+
+SINCE = "1970-01-01 00:00:00Z"
+
+
+@pytest.fixture
+def model(tmp_path):
+    def make(units=2, **kw):
+        m = Model(make_charm(tmp_path / "charm"), tmp_path, seed=0, **kw)
+        m.deploy(units)
+        m.settle()
+        return m
+    return make
+
+
+# ------------------------------------------------------------------ secret-info-get
+
+def test_secret_info_get_always_has_label_and_is_keyed_by_id(model):
+    m = model()
+    with m.hook_context("fake/0") as tool:
+        xid = tool("secret-add", "key=v").stdout.strip()[len("secret:"):]
+        out = tool("secret-info-get", "secret:" + xid, "--format=json").stdout
+        assert out == '{"' + xid + '":{"label":"","owner":"application","revision":1}}\n'
+        yml = tool("secret-info-get", xid).stdout  # yaml by default
+        assert yml == f'{xid}:\n  label: ""\n  owner: application\n  revision: 1\n'
+        assert tool("secret-info-get", xid, "--format=smart").returncode == 2
+
+
+def test_secret_info_get_uri_and_label_together_is_a_usage_error(model):
+    m = model()
+    with m.hook_context("fake/0") as tool:
+        uri = tool("secret-add", "--label", "ca", "key=v").stdout.strip()
+        r = tool("secret-info-get", uri, "--label", "ca")
+        assert (r.returncode, r.stderr) == (
+            2, "ERROR specify either a secret URI or label but not both\n")
+        r = tool("secret-info-get", uri, "extra")
+        assert (r.returncode, r.stderr) == (2, 'ERROR unrecognized args: ["extra"]\n')
+        info = json.loads(tool("secret-info-get", "--label", "ca", "--format=json").stdout)
+        assert info == {uri[len("secret:"):]: {"label": "ca", "owner": "application",
+                                                "revision": 1}}
+
+
+def test_secret_info_get_is_not_found_for_who_does_not_own_it(model):
+    m = model()
+    with m.hook_context("fake/0") as tool:
+        uri = tool("secret-add", "--label", "ca", "key=v").stdout.strip()
+        tool("secret-grant", uri, "-r", "ring:0", "--unit", "fake/1")
+    xid = uri[len("secret:"):]
+    with m.hook_context("fake/0") as tool:
+        info = json.loads(tool("secret-info-get", uri, "--format=json").stdout)[xid]
+    assert info["access"] == [{"role": "view", "scope": "relation-fake.ring",
+                               "target": "unit-fake-1"}]
+    with m.hook_context("fake/1") as tool:  # not the leader: not in its secret metadata
+        assert tool("secret-get", uri, "key").stdout == "v\n"  # reading is still allowed
+        r = tool("secret-info-get", uri)
+        assert (r.returncode, r.stderr) == (1, f'ERROR secret "{xid}" not found\n')
+        r = tool("secret-info-get", "--label", "ca")
+        assert (r.returncode, r.stderr) == (1, 'ERROR secret "ca" not found\n')
+        own = tool("secret-add", "--owner", "unit", "key=u").stdout.strip()
+        assert json.loads(tool("secret-info-get", own, "--format=json").stdout)[
+            own[len("secret:"):]]["owner"] == "unit"
+    with m.hook_context("fake/0") as tool:  # a unit-owned secret of another unit
+        assert tool("secret-info-get", own).returncode == 1
+
+
+# ------------------------------------------------------------------ secret-ids
+
+def test_secret_ids_smart_by_default_bare_ids_and_none(model):
+    m = model()
+    with m.hook_context("fake/0") as tool:
+        assert tool("secret-ids").stdout == ""
+        assert tool("secret-ids", "--format=yaml").stdout == "[]\n"
+        assert tool("secret-ids", "--format=json").stdout == "null\n"
+        assert tool("secret-ids", "x").returncode == 2
+        a = tool("secret-add", "key=1").stdout.strip()[len("secret:"):]
+        b = tool("secret-add", "key=2").stdout.strip()[len("secret:"):]
+        # created in this hook, not yet committed: listed already
+        assert tool("secret-ids").stdout == "".join(f"{x}\n" for x in sorted([a, b]))
+        assert yaml.safe_load(tool("secret-ids", "--format=yaml").stdout) == sorted([a, b])
+    with m.hook_context("fake/0") as tool:
+        assert tool("secret-set", "secret:" + a, "key=3").returncode == 0  # revision 2
+    with m.hook_context("fake/0", commit=False) as tool:
+        tool("secret-remove", "secret:" + a, "--revision", "1")
+        assert tool("secret-ids").stdout == f"{b}\n"  # any pending remove hides it
+        tool("secret-set", "secret:" + a, "--description", "d")
+        assert tool("secret-ids").stdout == "".join(f"{x}\n" for x in sorted([a, b]))
+    with m.hook_context("fake/1") as tool:
+        assert tool("secret-ids").stdout == ""

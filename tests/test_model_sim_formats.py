@@ -94,3 +94,33 @@ def test_secret_ids_smart_by_default_bare_ids_and_none(model):
         assert tool("secret-ids").stdout == "".join(f"{x}\n" for x in sorted([a, b]))
     with m.hook_context("fake/1") as tool:
         assert tool("secret-ids").stdout == ""
+
+
+# ------------------------------------------------------------------ status-get
+
+def test_status_get_prints_only_the_status_without_include_data(model):
+    m = model()
+    with m.hook_context("fake/0") as tool:
+        tool("status-set", "active", "all good")
+        assert tool("status-get").stdout == "active\n"
+        assert tool("status-get", "--format=json").stdout == '{"status":"active"}\n'
+        assert tool("status-get", "--format=yaml").stdout == "status: active\n"
+        assert tool("status-get", "--include-data", "--format=json").stdout == (
+            '{"message":"all good","status":"active","status-data":{}}\n')
+        assert tool("status-get", "--include-data").stdout == (
+            "message: all good\nstatus: active\nstatus-data: {}\n")
+        r = tool("status-get", "status")
+        assert (r.returncode, r.stderr) == (2, 'ERROR unrecognized args: ["status"]\n')
+        assert tool("status-get", "--application").stdout == "unknown\n"
+        tool("status-set", "--application", "blocked", "need x")
+        assert tool("status-get", "--application").stdout == "blocked\n"
+        app = json.loads(tool("status-get", "--application", "--format=json").stdout)
+        assert app == {"application-status": {
+            "status": "blocked", "units": {"fake/0": {"status": "active"},
+                                           "fake/1": {"status": "waiting"}}}}
+        app = json.loads(tool("status-get", "--application", "--include-data",
+                              "--format=json").stdout)["application-status"]
+        assert app["message"] == "need x" and app["units"]["fake/0"] == {
+            "message": "all good", "status": "active", "status-data": {}}
+    with m.hook_context("fake/1") as tool:
+        assert tool("status-get", "--application").returncode == 1

@@ -558,27 +558,29 @@ def t_status_get(st, ctx, argv):
     opts, pos = parse_args(argv, dict(FORMAT, **{"--include-data": ("data", False),
                                                  "--application": ("application", False)}))
     fmt = out_format(opts)
-    if len(pos) > 1:
-        raise usage_error("unrecognized args")
+    if pos:
+        raise usage_error('unrecognized args: ["{}"]'.format('" "'.join(pos)))
+    data = bool(opts.get("data"))
 
     def shape(s):
-        out = {"message": s["message"], "status": s["status"]}
-        if opts.get("data"):
-            out["status-data"] = {}
-        return out
+        # Juju's toDetails: only "status" unless --include-data adds message and status-data.
+        if not data:
+            return {"status": s["status"]}
+        return {"message": s["message"], "status": s["status"], "status-data": {}}
 
     if opts.get("application"):
         if not is_leader(st, ctx):
             raise run_error("finding application status: this unit is not the leader")
         app = st.get("app_status") or {"status": "unknown", "message": ""}
+        if not data and fmt == "smart":
+            return render(app["status"], fmt)
         body = shape(app)
         body["units"] = {u: shape(v["status"]) for u, v in st["units"].items() if v["alive"]}
-        value = {"application-status": body}
-    else:
-        value = shape(st["units"][ctx["unit"]]["status"])
-    if pos:
-        value = value.get(pos[0])
-    return render(value, fmt)
+        return render({"application-status": body}, fmt)
+    unit = st["units"][ctx["unit"]]["status"]
+    if not data and fmt == "smart":
+        return render(unit["status"], fmt)
+    return render(shape(unit), fmt)
 
 
 def t_application_version_set(st, ctx, argv):

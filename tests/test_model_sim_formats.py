@@ -124,3 +124,26 @@ def test_status_get_prints_only_the_status_without_include_data(model):
             "message": "all good", "status": "active", "status-data": {}}
     with m.hook_context("fake/1") as tool:
         assert tool("status-get", "--application").returncode == 1
+
+
+# ------------------------------------------------------------------ goal-state
+
+def test_goal_state_unit_statuses_dying_units_and_no_peer_relations(model):
+    m = model(units=3)
+    with m.hook_context("fake/0") as tool:
+        tool("status-set", "active", "")
+    m.remove_unit("fake/2")  # dying until its remove hook ran
+    with m.hook_context("fake/0") as tool:
+        goal = json.loads(tool("goal-state", "--format=json").stdout)
+        assert goal == {"units": {"fake/0": {"status": "active", "since": SINCE},
+                                  "fake/1": {"status": "waiting", "since": SINCE},
+                                  "fake/2": {"status": "dying", "since": SINCE}},
+                        "relations": {}}
+        out = tool("goal-state").stdout  # yaml by default
+        assert "relations: {}\n" in out and f'since: "{SINCE}"' in out
+        assert tool("goal-state", "--format=smart").returncode == 2
+        assert tool("goal-state", "x").returncode == 2
+    m.settle()
+    with m.hook_context("fake/0") as tool:  # dead units are left out
+        goal = json.loads(tool("goal-state", "--format=json").stdout)
+    assert sorted(goal["units"]) == ["fake/0", "fake/1"]

@@ -696,6 +696,7 @@ class Model:
         with self._locked() as L:
             st = L.data
             st["units"][u.name]["alive"] = False
+            st["units"][u.name]["dead"] = True
             was_leader = st["leader"] == u.name
             alive = sorted((x for x in self._alive()), key=lambda x: x.index)
             if was_leader:

@@ -1054,11 +1054,26 @@ def _grant(kind):
 
 # ---------------------------------------------------------------- goal-state, jujud
 
+# No wall clock in the simulator: a status without a recorded time shows this "since"
+# (Juju's format, cmd/juju/common/format.go FormatTime(t, true): UTC "2006-01-02 15:04:05Z").
+GOAL_SINCE = "1970-01-01 00:00:00Z"
+
+
 def t_goal_state(st, ctx, argv):
     opts, pos = parse_args(argv, dict(FORMAT))
-    units = {u: {"status": "active" if v["alive"] else "dying", "since": v.get("since", "")}
-             for u, v in st["units"].items() if v["alive"]}
-    return render({"units": units, "relations": {}}, out_format(opts, "yaml"))
+    fmt = out_format(opts, "yaml")
+    if fmt == "smart":
+        raise usage_error('invalid value "smart" for option --format: unknown format "smart"')
+    if pos:
+        raise usage_error('unrecognized args: ["{}"]'.format('" "'.join(pos)))
+    units = {}
+    for name, v in st["units"].items():
+        if v.get("dead") or not (v["alive"] or v.get("dying")):
+            continue  # Juju lists Alive and Dying units only
+        status = "dying" if not v["alive"] else v["status"]["status"]
+        units[name] = {"status": status, "since": v["status"].get("since") or GOAL_SINCE}
+    # "relations" leaves peer relations out, and the simulator has no other kind.
+    return render({"units": units, "relations": {}}, fmt)
 
 
 def t_jujud(st, ctx, argv):

@@ -147,3 +147,17 @@ def test_goal_state_unit_statuses_dying_units_and_no_peer_relations(model):
     with m.hook_context("fake/0") as tool:  # dead units are left out
         goal = json.loads(tool("goal-state", "--format=json").stdout)
     assert sorted(goal["units"]) == ["fake/0", "fake/1"]
+
+
+# ------------------------------------------------------------------ relation-get
+
+def test_relation_get_application_name_without_app_flag_is_a_usage_error(model):
+    m = model()
+    with m.hook_context("fake/1", relation="ring", remote="fake/0") as tool:
+        r = tool("relation-get", "k", "fake")
+        assert (r.returncode, r.stderr) == (
+            2, 'ERROR expected unit name, got application name "fake"\n')
+        r = tool("relation-get", "-", "Not_A_Unit")
+        assert (r.returncode, r.stderr) == (2, 'ERROR invalid unit name "Not_A_Unit"\n')
+        assert tool("relation-get", "--app", "k", "fake").returncode == 0
+        assert tool("relation-get", "k", "fake/0").returncode == 0

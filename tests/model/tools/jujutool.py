@@ -313,15 +313,24 @@ def t_relation_list(st, ctx, argv):
     return render(sorted(ctx["members"].get(rid, [])), fmt)
 
 
+# juju/names: ApplicationSnippet, UnitSnippet (application.go, unit.go)
+APP_RE = re.compile(r"^[a-z][a-z0-9]*(?:-[a-z0-9]*[a-z][a-z0-9]*)*$")
+UNIT_RE = re.compile(r"^[a-z][a-z0-9]*(?:-[a-z0-9]*[a-z][a-z0-9]*)*/(?:0|[1-9][0-9]*)$")
+
+
 def t_relation_get(st, ctx, argv):
     opts, pos = parse_args(argv, dict(FORMAT, **RELATION, **APP))
     fmt = out_format(opts)
     rid = relation_id(st, ctx, opts)
-    if len(pos) > 2:
-        raise usage_error('unrecognized args: ["{}"]'.format('" "'.join(pos[2:])))
     key = pos[0] if pos else "-"
     target = pos[1] if len(pos) > 1 else None
     use_app = bool(opts.get("app"))
+    if target is not None and not use_app and not UNIT_RE.match(target):
+        if APP_RE.match(target):
+            raise usage_error(f'expected unit name, got application name "{target}"')
+        raise usage_error(f'invalid unit name "{target}"')
+    if len(pos) > 2:
+        raise usage_error('unrecognized args: ["{}"]'.format('" "'.join(pos[2:])))
     if target is None:
         if ctx.get("remote_unit"):
             target = ctx["remote_unit"]

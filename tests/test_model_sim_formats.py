@@ -6,7 +6,7 @@ import json
 import pytest
 import yaml
 from model import Model
-from test_model_sim import make_charm
+from test_model_sim import hooks_seen, make_charm
 
 SINCE = "1970-01-01 00:00:00Z"
 
@@ -161,3 +161,32 @@ def test_relation_get_application_name_without_app_flag_is_a_usage_error(model):
         assert (r.returncode, r.stderr) == (2, 'ERROR invalid unit name "Not_A_Unit"\n')
         assert tool("relation-get", "--app", "k", "fake").returncode == 0
         assert tool("relation-get", "k", "fake/0").returncode == 0
+
+
+# ------------------------------------------------------------------ hook order
+
+def test_leadership_hooks_run_before_upgrade_charm(model):
+    m = model()
+    m.set_leader("fake/1")
+    m.upgrade_charm()
+    before = {u: len(hooks_seen(m, u)) for u in ("fake/0", "fake/1")}
+    m.settle()
+    assert [h.split()[0] for h in hooks_seen(m, "fake/1")[before["fake/1"]:]] == [
+        "leader-elected", "upgrade-charm", "config-changed"]
+    assert [h.split()[0] for h in hooks_seen(m, "fake/0")[before["fake/0"]:]] == [
+        "leader-settings-changed", "upgrade-charm", "config-changed"]
+
+
+def test_config_changed_follows_upgrade_charm_before_anything_else(model):
+    m = model()
+    m.set_config({"size": 5})
+    m.upgrade_charm()
+    u = m.units["fake/0"]
+    assert m.pending()["fake/0"] == "upgrade-charm"
+    m._run(u, m._next(u))
+    m.set_leader("fake/1")  # leader-settings-changed now pending on fake/0
+    assert m.pending()["fake/0"] == "config-changed"
+    m.settle()
+    tail = [h.split()[0] for h in hooks_seen(m, "fake/0")[-3:]]
+    assert tail == ["upgrade-charm", "config-changed", "leader-settings-changed"]
+    assert m.hook_counts("fake/0")["config-changed"] == 2  # deploy + one after the upgrade

@@ -389,12 +389,12 @@ class Model:
             return u.boot[0]
         if u.life != "alive" or not u.started:
             return None
-        if u.upgrade:
-            return Hook("upgrade-charm")
         if u.elected:
             return Hook("leader-elected")
         if u.lsc:
             return Hook("leader-settings-changed")
+        if u.upgrade:
+            return Hook("upgrade-charm")
         if u.config_changed:
             return Hook("config-changed")
         for rid in sorted(u.rel):
@@ -423,7 +423,8 @@ class Model:
         k = hook.kind
         if k == "upgrade-charm":
             u.upgrade = False
-            u.config_changed = True
+            u.config_changed = False  # the queued config-changed below covers it
+            u.boot.appendleft(Hook("config-changed"))
         elif k == "leader-elected":
             u.elected = False
         elif k == "leader-settings-changed":

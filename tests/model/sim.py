@@ -122,7 +122,7 @@ class Unit:
         self.secret_known: Dict[str, int] = {}
         self.obsolete_done: Dict[str, set] = {}
         self.secret_changed: Dict[str, tuple] = {}  # xid -> (revision, label)
-        self.secret_remove: set = set()  # (xid, revision)
+        self.secret_remove: set = set()  # (xid, revision, label)
         self.boot = collections.deque()
         self.rel: Dict[str, RelPending] = {rid: RelPending() for rid in model.relations}
         self.elected = self.lsc = self.config_changed = self.upgrade = False
@@ -429,8 +429,6 @@ class Model:
             return u.boot[0]
         if u.life != "alive" or not u.started:
             return None
-        if u.upgrade:
-            return Hook("upgrade-charm")
         if u.elected:
             return Hook("leader-elected")
         if u.lsc:
@@ -440,11 +438,10 @@ class Model:
             revision, label = u.secret_changed[xid]
             return Hook("secret-changed", secret=xid, revision=revision, label=label)
         if u.secret_remove:
-            xid, revision = min(u.secret_remove)
-            # no label in the hook info: the context fills in the owner's label
-            # (worker/uniter/runner/context/contextfactory.go HookContext)
-            return Hook("secret-remove", secret=xid, revision=revision,
-                        label=self._secret_label(xid))
+            xid, revision, label = min(u.secret_remove)
+            return Hook("secret-remove", secret=xid, revision=revision, label=label)
+        if u.upgrade:  # after leadership and secrets (resolver.go NextOp, then nextOp)
+            return Hook("upgrade-charm")
         if u.config_changed:
             return Hook("config-changed")
         for rid in sorted(u.rel):
@@ -473,7 +470,8 @@ class Model:
         k = hook.kind
         if k == "upgrade-charm":
             u.upgrade = False
-            u.config_changed = True
+            u.config_changed = False  # the queued config-changed below covers it
+            u.boot.appendleft(Hook("config-changed"))
         elif k == "leader-elected":
             u.elected = False
         elif k == "leader-settings-changed":
@@ -486,7 +484,7 @@ class Model:
             u.secret_changed.pop(hook.secret, None)
             u.secret_known[hook.secret] = hook.revision
         elif k == "secret-remove":
-            u.secret_remove.discard((hook.secret, hook.revision))
+            u.secret_remove.discard((hook.secret, hook.revision, hook.label))
             u.obsolete_done.setdefault(hook.secret, set()).add(hook.revision)
         elif hook.rid is not None:
             rp = u.rel[hook.rid]
@@ -810,13 +808,12 @@ class Model:
             for xid, s in owned.items():
                 tracked = {c.get("revision") for c in s["consumers"].values()}
                 done = u.obsolete_done.get(xid, set())
-                due |= {(xid, int(r)) for r in s["revisions"]
+                # no label in the hook info: the context fills in the owner's label
+                # (worker/uniter/runner/context/contextfactory.go HookContext)
+                due |= {(xid, int(r), s["label"]) for r in s["revisions"]
                         if int(r) != s["revision"] and int(r) not in tracked
                         and int(r) not in done}
             u.secret_remove = due
-
-    def _secret_label(self, xid):
-        return (self.state()["secrets"].get(xid) or {}).get("label", "")
 
     def _enter_scope(self, u: Unit):
         """After install the unit enters its relations' scope: peers see it join."""
@@ -846,6 +843,7 @@ class Model:
         with self._locked() as L:
             st = L.data
             st["units"][u.name]["alive"] = False
+            st["units"][u.name]["dead"] = True
             for secret in st["secrets"].values():
                 secret["consumers"].pop(u.name, None)
             was_leader = st["leader"] == u.name

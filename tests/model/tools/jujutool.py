@@ -321,15 +321,24 @@ def t_relation_list(st, ctx, argv):
     return render(sorted(ctx["members"].get(rid, [])), fmt)
 
 
+# juju/names: ApplicationSnippet, UnitSnippet (application.go, unit.go)
+APP_RE = re.compile(r"^[a-z][a-z0-9]*(?:-[a-z0-9]*[a-z][a-z0-9]*)*$")
+UNIT_RE = re.compile(r"^[a-z][a-z0-9]*(?:-[a-z0-9]*[a-z][a-z0-9]*)*/(?:0|[1-9][0-9]*)$")
+
+
 def t_relation_get(st, ctx, argv):
     opts, pos = parse_args(argv, dict(FORMAT, **RELATION, **APP))
     fmt = out_format(opts)
     rid = relation_id(st, ctx, opts)
-    if len(pos) > 2:
-        raise usage_error('unrecognized args: ["{}"]'.format('" "'.join(pos[2:])))
     key = pos[0] if pos else "-"
     target = pos[1] if len(pos) > 1 else None
     use_app = bool(opts.get("app"))
+    if target is not None and not use_app and not UNIT_RE.match(target):
+        if APP_RE.match(target):
+            raise usage_error(f'expected unit name, got application name "{target}"')
+        raise usage_error(f'invalid unit name "{target}"')
+    if len(pos) > 2:
+        raise usage_error('unrecognized args: ["{}"]'.format('" "'.join(pos[2:])))
     if target is None:
         if ctx.get("remote_unit"):
             target = ctx["remote_unit"]
@@ -566,27 +575,29 @@ def t_status_get(st, ctx, argv):
     opts, pos = parse_args(argv, dict(FORMAT, **{"--include-data": ("data", False),
                                                  "--application": ("application", False)}))
     fmt = out_format(opts)
-    if len(pos) > 1:
-        raise usage_error("unrecognized args")
+    if pos:
+        raise usage_error('unrecognized args: ["{}"]'.format('" "'.join(pos)))
+    data = bool(opts.get("data"))
 
     def shape(s):
-        out = {"message": s["message"], "status": s["status"]}
-        if opts.get("data"):
-            out["status-data"] = {}
-        return out
+        # Juju's toDetails: only "status" unless --include-data adds message and status-data.
+        if not data:
+            return {"status": s["status"]}
+        return {"message": s["message"], "status": s["status"], "status-data": {}}
 
     if opts.get("application"):
         if not is_leader(st, ctx):
             raise run_error("finding application status: this unit is not the leader")
         app = st.get("app_status") or {"status": "unknown", "message": ""}
+        if not data and fmt == "smart":
+            return render(app["status"], fmt)
         body = shape(app)
         body["units"] = {u: shape(v["status"]) for u, v in st["units"].items() if v["alive"]}
-        value = {"application-status": body}
-    else:
-        value = shape(st["units"][ctx["unit"]]["status"])
-    if pos:
-        value = value.get(pos[0])
-    return render(value, fmt)
+        return render({"application-status": body}, fmt)
+    unit = st["units"][ctx["unit"]]["status"]
+    if not data and fmt == "smart":
+        return render(unit["status"], fmt)
+    return render(shape(unit), fmt)
 
 
 def t_application_version_set(st, ctx, argv):
@@ -1003,30 +1014,68 @@ def t_secret_remove(st, ctx, argv):
     return ""
 
 
+def secret_metadata(st, ctx):
+    """What the unit agent's SecretMetadata() holds in this hook: secrets owned by the unit,
+    and by the app if the unit is the leader, with this hook's pending creates and updates;
+    a pending remove (even of one revision) hides the secret until a later set in the hook."""
+    view = secrets_view(st, ctx)
+    hidden = set()
+    for op in ctx["pending"]["secrets"]:
+        if op["op"] == "remove":
+            hidden.add(op["id"])
+        elif op["op"] in ("add", "set"):
+            hidden.discard(op["id"])
+    return {x: s for x, s in view.items() if x not in hidden and may_manage(st, ctx, s)}
+
+
 def t_secret_ids(st, ctx, argv):
     opts, pos = parse_args(argv, dict(FORMAT))
-    ids = sorted(x for x, s in st["secrets"].items() if may_manage(st, ctx, s))
-    return render(ids or None, out_format(opts, "yaml"))
+    fmt = out_format(opts)
+    if pos:
+        raise usage_error('unrecognized args: ["{}"]'.format('" "'.join(pos)))
+    ids = sorted(secret_metadata(st, ctx))
+    # A Go nil []string: smart prints nothing, yaml "[]", json "null".
+    return render(ids or (None if fmt == "json" else []), fmt)
+
+
+def _access_tag(st, grant):
+    target = grant["target"]
+    target = ("unit-" + target.replace("/", "-")) if "/" in target else "application-" + target
+    scope = grant["scope"]
+    rid = scope[len("relation-"):] if scope.startswith("relation-") else None
+    if rid in st["relations"]:
+        scope = "relation-{}.{}".format(st["app"], st["relations"][rid]["endpoint"])
+    return {"target": target, "scope": scope, "role": grant["role"]}
 
 
 def t_secret_info_get(st, ctx, argv):
     opts, pos = parse_args(argv, dict(FORMAT, **{"--label": ("label", True)}))
     fmt = out_format(opts, "yaml")
-    if len(pos) > 1 or (not pos and not opts.get("label")):
+    if fmt == "smart":
+        raise usage_error('invalid value "smart" for option --format: unknown format "smart"')
+    xid = parse_secret_ref(pos[0]) if pos else None
+    label = opts.get("label", "")
+    if xid is None and not label:
         raise usage_error("require either a secret URI or label")
-    view = secrets_view(st, ctx)
-    xid = find_secret(st, ctx, view, pos[0] if pos else None, opts.get("label"))
-    s = view[xid]
-    if not may_manage(st, ctx, s):
-        raise run_error("permission denied")
-    info = {"revision": s["revision"], "owner": s["owner"]}
-    for field in ("label", "description", "expire"):
-        if s.get(field):
-            info[field if field != "expire" else "expiry"] = s[field]
+    if xid is not None and label:
+        raise usage_error("specify either a secret URI or label but not both")
+    if len(pos) > 1:
+        raise usage_error('unrecognized args: ["{}"]'.format('" "'.join(pos[1:])))
+    mine = secret_metadata(st, ctx)
+    if xid is None:
+        xid = next((x for x, s in sorted(mine.items()) if s["label"] == label), None)
+    if xid not in mine:
+        raise run_error(f'secret "{label or xid}" not found')
+    s = mine[xid]
+    info = {"revision": s["revision"], "label": s.get("label") or "", "owner": s["owner"]}
+    if s.get("description"):
+        info["description"] = s["description"]
+    if s.get("expire"):
+        info["expiry"] = s["expire"]
     if s.get("rotate"):
         info["rotation"] = s["rotate"]
     if s["grants"]:
-        info["access"] = [dict(g) for g in s["grants"]]
+        info["access"] = [_access_tag(st, g) for g in s["grants"]]
     return render({xid: info}, fmt)
 
 
@@ -1057,11 +1106,26 @@ def _grant(kind):
 
 # ---------------------------------------------------------------- goal-state, jujud
 
+# No wall clock in the simulator: a status without a recorded time shows this "since"
+# (Juju's format, cmd/juju/common/format.go FormatTime(t, true): UTC "2006-01-02 15:04:05Z").
+GOAL_SINCE = "1970-01-01 00:00:00Z"
+
+
 def t_goal_state(st, ctx, argv):
     opts, pos = parse_args(argv, dict(FORMAT))
-    units = {u: {"status": "active" if v["alive"] else "dying", "since": v.get("since", "")}
-             for u, v in st["units"].items() if v["alive"]}
-    return render({"units": units, "relations": {}}, out_format(opts, "yaml"))
+    fmt = out_format(opts, "yaml")
+    if fmt == "smart":
+        raise usage_error('invalid value "smart" for option --format: unknown format "smart"')
+    if pos:
+        raise usage_error('unrecognized args: ["{}"]'.format('" "'.join(pos)))
+    units = {}
+    for name, v in st["units"].items():
+        if v.get("dead") or not (v["alive"] or v.get("dying")):
+            continue  # Juju lists Alive and Dying units only
+        status = "dying" if not v["alive"] else v["status"]["status"]
+        units[name] = {"status": status, "since": v["status"].get("since") or GOAL_SINCE}
+    # "relations" leaves peer relations out, and the simulator has no other kind.
+    return render({"units": units, "relations": {}}, fmt)
 
 
 def t_jujud(st, ctx, argv):

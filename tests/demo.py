@@ -92,7 +92,7 @@ def main() -> int:
             ok &= report(model, port, f"deploy of {args.units} units", stats.hooks)
             ca = model.app_data().get("ca-bundle")
 
-            new_leader = model.unit_names[1]
+            new_leader = next(n for n in model.unit_names if n != model.leader)
             say(f"\n== moving leadership to {new_leader}, then adding a unit")
             model.set_leader(new_leader)
             hooks = model.settle().hooks

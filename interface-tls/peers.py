@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from typing import Any, Dict, Iterable, List, Optional
 
 from charmhelpers.core import hookenv, unitdata
@@ -282,10 +283,21 @@ class TlsPeers(Endpoint):
 
     @property
     def is_leader(self) -> bool:
-        """Whether this unit is the leader (asked once per hook, then cached)."""
+        """Whether this unit acts as the leader: it holds the lease (asked once per hook,
+        then cached) and is not leaving. A leader being removed keeps its lease until it is
+        dead (Juju revokes it then), but its view of the peers shrinks as it departs from
+        each of them: leader work from that view would drop live units' certificates or
+        end a CA rollover early. The next leader takes over once it is gone."""
         if self._leader is None:
-            self._leader = bool(hookenv.is_leader())
+            self._leader = not self.local_unit_leaving and bool(hookenv.is_leader())
         return self._leader
+
+    @property
+    def local_unit_leaving(self) -> bool:
+        """This unit is going away: Juju names it in ``JUJU_DEPARTING_UNIT`` in its own
+        ``-relation-departed`` hooks, and ``stop`` and ``remove`` follow those."""
+        return (os.environ.get('JUJU_DEPARTING_UNIT') == self.local_unit_name
+                or hookenv.hook_name() in ('stop', 'remove'))
 
     @property
     def has_peer_relation(self) -> bool:

@@ -44,6 +44,13 @@ JUJU_ADDRESS_KEYS = ('ingress-address', 'private-address')
 _KV_CERT_BEFORE_CSR = 'tls.peers.cert-before-csr'
 
 MAX_PEM_CHARS = 65536
+# Bounds on what is read from relation data (a peer's bag is hostile input): a value over
+# its bound is ignored before it is parsed. The names a unit claims must fit in one CSR
+# (16 KiB at the signer), so 64 KiB is plenty; a name is at most 253 characters (DNS).
+MAX_CLAIMS_CHARS = 65536
+MAX_NAME_CHARS = 253
+MAX_INSTALLED_CHARS = 1024
+MAX_JSON_CHARS = 16 * 1024 * 1024   # app-bag maps grow with the units; Juju's own bound
 _CSR_LABELS = ('CERTIFICATE REQUEST', 'NEW CERTIFICATE REQUEST')
 _CERT_LABELS = ('CERTIFICATE',)
 
@@ -173,17 +180,17 @@ class TlsPeers(Endpoint):
             return {} if bag is None else bag.data
         return self._remote_bags().get(unit_name, {})
 
-    def _load_json(self, raw: Any, where: str) -> Any:
-        if raw is None or raw == '':
-            return None
-        if not isinstance(raw, str):
-            self._warn(f'{where}: not a string, ignored')
-            return None
-        try:
-            return json.loads(raw)
-        except ValueError:
-            self._warn(f'{where}: not JSON ({len(raw)} chars), ignored')
-            return None
+    def _load_json(self, raw: Any, where: str, max_chars: int = MAX_JSON_CHARS,
+                   problems: Optional[List[str]] = None) -> Any:
+        """The JSON value of ``raw``, or None (logged, and noted in ``problems``) when it
+        is not a string, longer than ``max_chars``, not JSON or nested too deeply for
+        Python's parser (RecursionError). Never raises."""
+        value, problem = _parse_json(raw, max_chars)
+        if problem is not None:
+            self._warn(f'{where}: {problem}, ignored')
+            if problems is not None:
+                problems.append(f'{where.rsplit(" ", 1)[-1]} ({problem})')
+        return value
 
     def _str_map(self, raw: Any, where: str, pem_labels: Optional[tuple] = None
                  ) -> Dict[str, str]:
@@ -203,19 +210,31 @@ class TlsPeers(Endpoint):
                 result[key] = item
         return result
 
-    def _str_list(self, raw: Any, where: str) -> List[str]:
-        value = self._load_json(raw, where)
+    def _str_list(self, raw: Any, where: str, max_chars: int = MAX_CLAIMS_CHARS,
+                  problems: Optional[List[str]] = None) -> List[str]:
+        """A JSON list of non-empty strings of at most MAX_NAME_CHARS each; anything else
+        is left out (logged, noted in ``problems``)."""
+        value = self._load_json(raw, where, max_chars, problems)
         if value is None:
             return []
+        key = where.rsplit(' ', 1)[-1]
         if not isinstance(value, list):
             self._warn(f'{where}: not a JSON list, ignored')
+            if problems is not None:
+                problems.append(f'{key} (not a JSON list)')
             return []
         result = []
+        bad = 0
         for item in value:
-            if isinstance(item, str) and item:
+            if isinstance(item, str) and item and len(item) <= MAX_NAME_CHARS:
                 result.append(item)
             else:
-                self._warn(f'{where}: a non-string item, ignored')
+                bad += 1
+        if bad:
+            self._warn(f'{where}: {bad} item(s) not a string of 1-{MAX_NAME_CHARS} '
+                       'characters, ignored')
+            if problems is not None:
+                problems.append(f'{key} ({bad} bad item(s))')
         return result
 
     def _pem_value(self, raw: Any, where: str, labels: tuple) -> Optional[str]:
@@ -259,8 +278,8 @@ class TlsPeers(Endpoint):
             try:
                 if json.loads(current) == value:
                     return False
-            except ValueError:
-                pass
+            except (ValueError, RecursionError, TypeError):
+                pass  # whatever is there now (even garbage in our own bag) is replaced
         return self._set_raw(view, key, json.dumps(value, sort_keys=True))
 
     def _leader_app_bag(self, what: str):
@@ -360,13 +379,23 @@ class TlsPeers(Endpoint):
         unit too). Addresses are its ``tls-addresses`` plus the Juju-filled
         ``ingress-address`` and ``private-address``, deduplicated, in that order."""
         bag = self._unit_bag(unit_name)
-        hostnames = self._str_list(bag.get(KEY_HOSTNAMES), f'{unit_name} {KEY_HOSTNAMES}')
-        addresses = self._str_list(bag.get(KEY_ADDRESSES), f'{unit_name} {KEY_ADDRESSES}')
+        problems: List[str] = []
+        hostnames = self._str_list(bag.get(KEY_HOSTNAMES), f'{unit_name} {KEY_HOSTNAMES}',
+                                   problems=problems)
+        addresses = self._str_list(bag.get(KEY_ADDRESSES), f'{unit_name} {KEY_ADDRESSES}',
+                                   problems=problems)
         for key in JUJU_ADDRESS_KEYS:
             value = bag.get(key)
-            if isinstance(value, str) and value:
+            if isinstance(value, str) and 0 < len(value) <= MAX_NAME_CHARS:
                 addresses.append(value)
-        return {'hostnames': _unique(hostnames), 'addresses': _unique(addresses)}
+            elif value:
+                size = len(value) if isinstance(value, str) else 0
+                self._warn(f'{unit_name} {key}: not an address ({size} chars), ignored')
+                problems.append(f'{key} (not an address)')
+        claims = {'hostnames': _unique(hostnames), 'addresses': _unique(addresses)}
+        if problems:
+            claims['ignored'] = problems
+        return claims
 
     def get_csr_map(self) -> Dict[str, str]:
         """``{unit_name: csr_pem}`` for every unit that published a CSR, the local unit
@@ -458,7 +487,7 @@ class TlsPeers(Endpoint):
         units = [self.local_unit_name] + self.peer_units()
         for unit in units:
             raw = self._unit_bag(unit).get(KEY_INSTALLED)
-            value = self._load_json(raw, f'{unit} {KEY_INSTALLED}')
+            value = self._load_json(raw, f'{unit} {KEY_INSTALLED}', MAX_INSTALLED_CHARS)
             if value is None:
                 continue
             if (isinstance(value, dict) and isinstance(value.get('ca-bundle'), str)
@@ -700,6 +729,22 @@ def _single_pem_block(text: Any, labels: tuple) -> Optional[str]:
             if start < stop:
                 return text[start:stop] + '\n'
     return None
+
+
+def _parse_json(raw: Any, max_chars: int) -> tuple:
+    """(value, None) or (None, what is wrong with ``raw``); never raises. An empty or
+    absent value is (None, None)."""
+    if raw is None or raw == '':
+        return None, None
+    if not isinstance(raw, str):
+        return None, 'not a string'
+    if len(raw) > max_chars:
+        return None, f'{len(raw)} chars, over the limit of {max_chars}'
+    try:
+        return json.loads(raw), None
+    except (ValueError, RecursionError):
+        # RecursionError: nesting deeper than Python's parser goes (a 100,000-deep list)
+        return None, f'not JSON or nested too deeply ({len(raw)} chars)'
 
 
 def _toggle(flag: str, should_set: bool, value: Dict[str, str]) -> None:

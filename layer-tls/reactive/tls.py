@@ -51,10 +51,12 @@ def forget_departed_units(tls):
 
 @when("signed certificate available")
 def install_certificate(tls):
-    """Install this unit's certificate and the CA bundle once they check out."""
-    from charms.layer.tls import unit
+    """Install this unit's certificate and the CA bundle once they check out; one that
+    arrived expired (or not valid yet) blocks and brings a new request."""
+    from charms.layer.tls import status, unit
 
-    unit.install_certificate(tls, _settings())
+    settings = _settings()
+    status.check_received(tls, settings, unit.install_certificate(tls, settings))
 
 
 @hook("config-changed", "upgrade-charm", "update-status")
@@ -98,12 +100,18 @@ def leader_ca_duties():
     tls = endpoint_from_name("certificates")
     if tls is None or not tls.has_peer_relation or not tls.is_leader:
         return
+    running = leader.rollover_running(tls)
+    if not running and not (hookenv.hook_name() == "update-status" and leader.rollover_due(tls)):
+        return
+    settings = _settings()
+    if settings.problem():
+        return  # a rollover needs the lifetimes; the status shows the config problem
     try:
-        if leader.rollover_running(tls):
-            leader.rollover_step(tls, _settings())
+        if running:
+            leader.rollover_step(tls, settings)
             unitdata.kv().set(status.LEADER_BLOCKED, None)
-        elif hookenv.hook_name() == "update-status" and leader.rollover_due(tls):
-            leader.start_rollover(tls, _settings(), "the CA reached tls_ca_rollover_fraction")
+        else:
+            leader.start_rollover(tls, settings, "the CA reached tls_ca_rollover_fraction")
     except ca_store.CAUnavailable as exc:
         hookenv.log(f"layer:tls: CA rollover paused: {exc}", hookenv.ERROR)
         unitdata.kv().set(status.LEADER_BLOCKED, str(exc))

@@ -26,5 +26,11 @@ def adopt_legacy_pki(*_endpoint):
     from charms.layer.tls import settings
     from charms.reactive import endpoint_from_name
 
-    if legacy.adopt(endpoint_from_name("certificates"), settings.load()):
+    current = settings.load()
+    problem = current.problem()
+    if problem:  # adopting may make a CA, whose lifetime is config: wait for a good one
+        hookenv.log(f"layer:tls: legacy PKI adoption waits for a valid config: {problem}",
+                    hookenv.WARNING)
+        return
+    if legacy.adopt(endpoint_from_name("certificates"), current):
         set_flag(ADOPTED)

@@ -74,6 +74,9 @@ def rotate_ca(settings: Settings) -> dict:
     tls = _endpoint()
     if not tls.is_leader:
         raise ActionFailed("rotate-ca runs on the leader unit only")
+    problem = settings.problem()
+    if problem:  # the new CA's lifetime comes from the config: never start on a bad one
+        raise ActionFailed(f"rotate-ca cannot start while the config is invalid: {problem}")
     try:
         leader.start_rollover(tls, settings, "rotate-ca action")
     except (leader.RolloverError, leader.ca_store.CAUnavailable) as exc:
@@ -100,7 +103,21 @@ def run(name: str, settings: Settings) -> None:
     except ActionFailed as exc:
         hookenv.action_fail(str(exc))
         return
+    except Exception as exc:  # noqa: BLE001 - an action fails with one line, never a traceback
+        message = one_line(exc)
+        hookenv.log(f"layer:tls: action {name} failed: {message}", hookenv.ERROR)
+        hookenv.action_fail(f"{name} failed: {message}")
+        return
     hookenv.action_set(results)
+
+
+def one_line(exc: BaseException) -> str:
+    """``Type: first line of the message`` (at most 200 characters), and only the type if
+    the message could hold key material."""
+    text = (str(exc).strip().splitlines() or [""])[0][:200]
+    if not text or "PRIVATE KEY" in str(exc):
+        return type(exc).__name__
+    return f"{type(exc).__name__}: {text}"
 
 
 def action_name(argv0: str) -> str:

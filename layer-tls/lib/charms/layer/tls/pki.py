@@ -27,6 +27,8 @@ KEY_ALGORITHMS = ("ecdsa-p256", "ecdsa-p384", "rsa-2048", "rsa-3072", "rsa-4096"
 CA_KEY_ALGORITHMS = ("ecdsa-p256", "ecdsa-p384", "rsa-2048", "rsa-3072", "rsa-4096")
 # notBefore is backdated so that peers with slightly slow clocks accept a fresh certificate.
 BACKDATE = datetime.timedelta(minutes=5)
+# A leaf valid for less than this from its issuance would expire before it is installed.
+MIN_VALIDITY = datetime.timedelta(minutes=1)
 
 
 class PKIError(Exception):
@@ -210,10 +212,14 @@ def create_ca(common_name: str, *, lifetime_days: float = 3650,
     """Create a self-signed CA: critical CA:TRUE pathlen 0, keyCertSign+cRLSign, SKI."""
     if key_algorithm not in CA_KEY_ALGORITHMS:
         raise PKIError("a CA key must be one of " + ", ".join(CA_KEY_ALGORITHMS))
-    if lifetime_days <= 0:
+    if not lifetime_days > 0:
         raise PKIError("the CA lifetime must be positive")
     key = private_key or generate_private_key(key_algorithm)
     now = now or utcnow()
+    try:
+        now + datetime.timedelta(days=lifetime_days)
+    except OverflowError:
+        raise PKIError(f"a CA lifetime of {lifetime_days:g} days ends after year 9999") from None
     attributes = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
     if organization:
         attributes.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization))
@@ -305,13 +311,22 @@ def issue_certificate(ca: CertificateAuthority, public_key: PublicKey, *, common
         cert = ca.certificate
         raise PKIError(f"the CA certificate is not valid now (valid "
                        f"{cert.not_valid_before_utc} to {cert.not_valid_after_utc})")
-    if lifetime_days <= 0:
+    if not lifetime_days > 0:
         raise PKIError("the certificate lifetime must be positive")
     names = _general_names(dns_names, ip_addresses)
     if not names:
         raise PKIError("a certificate needs at least one DNS name or IP address")
-    not_after = min(now + datetime.timedelta(days=lifetime_days),
-                    ca.certificate.not_valid_after_utc)
+    ca_end = ca.certificate.not_valid_after_utc
+    # capped by the CA, compared as numbers first: now + a huge lifetime overflows datetime
+    if lifetime_days >= (ca_end - now).total_seconds() / 86400:
+        not_after = ca_end
+    else:
+        not_after = now + datetime.timedelta(days=lifetime_days)
+    if not_after - now < MIN_VALIDITY:
+        # capped by a CA about to expire, or too short to be installed before it expires
+        raise PKIError(f"the certificate would be valid only until {not_after:%Y-%m-%d %H:%M:%S}"
+                       f" UTC (the CA expires {ca_end:%Y-%m-%d %H:%M:%S} UTC): under a "
+                       "minute, it would be born expired")
     ca_ski = ca.certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
     builder = (
         x509.CertificateBuilder()

@@ -24,9 +24,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 
 from . import pki
-from .sans import is_valid_dns_name
+from .sans import MAX_CSR_BYTES, is_valid_dns_name
 
-MAX_CSR_BYTES = 16 * 1024
 ALLOWED_SIGNATURE_HASHES = (hashes.SHA256, hashes.SHA384, hashes.SHA512)
 _PEM_BLOCK = re.compile(
     rb"\A\s*-----BEGIN CERTIFICATE REQUEST-----\r?\n"

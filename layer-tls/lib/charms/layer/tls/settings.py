@@ -9,6 +9,7 @@ import re
 from typing import Callable, List, Optional
 
 from . import storage
+from .sans import extra_sans_problem
 
 OPTION_DEFAULTS = {
     "key_algorithm": "ecdsa-p256",
@@ -31,17 +32,33 @@ CONFIG_DEFAULTS = {
     "tls_extra_sans": "",
     "root_certificate": "",
 }
-_DURATION = re.compile(r"\A\s*(\d+(?:\.\d+)?)\s*([dhm]?)\s*\Z")
+_DURATION = re.compile(r"\A\s*(\d{1,12}(?:\.\d{1,12})?)\s*([dhm]?)\s*\Z")
 _UNITS = {"d": 1.0, "": 1.0, "h": 1 / 24, "m": 1 / 1440}
+# Every duration is bounded: datetime (and X.509 GeneralizedTime) ends in year 9999, so an
+# unbounded lifetime overflows when a certificate is built; and a certificate shorter than
+# a minute would expire before the unit that asked for it could install it.
+MIN_LIFETIME_DAYS = 1 / 1440        # 1 minute
+MAX_LIFETIME_DAYS = 36500.0         # 100 years
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:36] + "...'"
 
 
 def parse_duration_days(value: object) -> float:
-    """``"365d"``, ``"12h"``, ``"30m"`` or a bare number of days -> days (float).
-    Raises ValueError for anything else or a non-positive duration."""
+    """``"365d"``, ``"12h"``, ``"30m"`` or a bare number of days -> days (float), between
+    1 minute and 36500 days. Raises ValueError for anything else."""
     match = _DURATION.match(str(value))
-    if not match or float(match.group(1)) <= 0:
-        raise ValueError(f"{value!r} is not a duration like 365d, 12h or 30m")
-    return float(match.group(1)) * _UNITS[match.group(2)]
+    if not match:
+        raise ValueError(f"{_shown(value)} is not a duration like 365d, 12h or 30m")
+    days = float(match.group(1)) * _UNITS[match.group(2)]
+    if days < MIN_LIFETIME_DAYS:
+        raise ValueError(f"{_shown(value)} is shorter than the minimum of 1m (a certificate "
+                         "would expire before it is installed)")
+    if days > MAX_LIFETIME_DAYS:
+        raise ValueError(f"{_shown(value)} is longer than the maximum of 36500d (100 years)")
+    return days
 
 
 class Settings:
@@ -75,13 +92,21 @@ class Settings:
                                 **{k: v for k, v in raw.items() if v is not None})
         return self._config[key]
 
+    def _duration(self, key: str) -> float:
+        try:
+            return parse_duration_days(self._conf(key))
+        except ValueError as exc:
+            raise ValueError(f"{key}: {exc}") from None
+
     @property
     def certificate_lifetime_days(self) -> float:
-        return parse_duration_days(self._conf("tls_certificate_lifetime"))
+        """Raises ValueError (naming the option) when the config is not a bounded duration."""
+        return self._duration("tls_certificate_lifetime")
 
     @property
     def ca_lifetime_days(self) -> float:
-        return parse_duration_days(self._conf("tls_ca_lifetime"))
+        """Raises ValueError (naming the option) when the config is not a bounded duration."""
+        return self._duration("tls_ca_lifetime")
 
     @property
     def renew_fraction(self) -> float:
@@ -91,9 +116,15 @@ class Settings:
     def ca_rollover_fraction(self) -> float:
         return float(self._conf("tls_ca_rollover_fraction"))
 
+    def _extra_san_entries(self) -> List[str]:
+        return str(self._conf("tls_extra_sans") or "").replace(",", " ").split()
+
     @property
     def extra_sans(self) -> List[str]:
-        return str(self._conf("tls_extra_sans")).replace(",", " ").split()
+        """The ``tls_extra_sans`` entries, or none at all while one of them is refused
+        (``problem()`` then blocks): never a partial list, never a bad name."""
+        entries = self._extra_san_entries()
+        return [] if extra_sans_problem(entries) else entries
 
     @property
     def root_certificate(self) -> str:
@@ -104,13 +135,19 @@ class Settings:
         try:
             leaf, ca = self.certificate_lifetime_days, self.ca_lifetime_days
         except ValueError as exc:
-            return f"invalid lifetime: {exc}"
+            return f"invalid config: {exc}"
         if ca < 2 * leaf:
             return "tls_ca_lifetime must be at least twice tls_certificate_lifetime"
-        for name, value in (("tls_renew_fraction", self.renew_fraction),
-                            ("tls_ca_rollover_fraction", self.ca_rollover_fraction)):
-            if not 0.1 <= value <= 0.95:
+        for name in ("tls_renew_fraction", "tls_ca_rollover_fraction"):
+            try:
+                value = float(self._conf(name))
+            except (TypeError, ValueError):
+                return f"{name} must be a number between 0.1 and 0.95"
+            if not 0.1 <= value <= 0.95:  # also refuses NaN
                 return f"{name} must be between 0.1 and 0.95"
+        problem = extra_sans_problem(self._extra_san_entries())
+        if problem:
+            return f"invalid config: tls_extra_sans: {problem}"
         return None
 
 

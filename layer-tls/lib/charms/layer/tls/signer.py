@@ -52,7 +52,9 @@ def sign_batch(ca: pki.CertificateAuthority, pending: Mapping[str, str],
     """Sign ``pending`` (unit -> CSR PEM).
 
     ``claims``: unit -> {"hostnames": [...], "addresses": [...]} for every unit of the
-    application (what each unit says it is; Juju vouches only that it wrote its own bag).
+    application (what each unit says it is; Juju vouches only that it wrote its own bag),
+    with ``"ignored"``: [...] when the interface left unreadable claims out (named in the
+    refusal of a name the unit may then not claim).
     ``issued``: unit -> certificate PEM currently published. ``shared_names``: the
     application's configured extra SANs, which every unit may carry.
     A unit may claim its own names and the shared names; never a name another unit claims
@@ -93,7 +95,13 @@ def sign_batch(ca: pki.CertificateAuthority, pending: Mapping[str, str],
             cert = policy.sign_csr(ca, pending[unit], unit_claims, unit_name=unit,
                                    lifetime_days=lifetime_days, now=now)
         except policy.CSRRejected as exc:
-            rejections[unit] = Rejection(exc.code, exc.reason)
+            reason = exc.reason
+            ignored = claims.get(unit, {}).get("ignored")
+            if exc.code == "name-not-allowed" and ignored:
+                # say why the name is not allowed: the unit's own claims were unreadable
+                reason += "; ignored from its relation data: " + ", ".join(
+                    str(i) for i in list(ignored)[:3])
+            rejections[unit] = Rejection(exc.code, reason)
             continue
         except pki.PKIError as exc:  # the CA cannot issue it (e.g. no name left)
             rejections[unit] = Rejection("cannot-issue", str(exc))

@@ -3,15 +3,20 @@
 unitdata is committed by charms.reactive only when a hook succeeds, so it always holds a
 consistent set: the key of the outstanding CSR, and the installed certificate with the key
 it certifies. Files are derived from it: written atomically (temp file, fsync, rename), the
-key 0600 from creation, and rewritten whenever they differ from unitdata, so a crash between
-two file writes is repaired by the next hook. No ``cryptography`` import here.
+key 0600 from creation, and rewritten whenever they differ from unitdata (content, mode,
+owner, or a symlink in the place of the file), so a crash between two file writes, or a
+tampered file, is repaired by the next hook. A path that cannot be written (a directory in
+its place, a read-only file system) never fails the hook: it is skipped and reported
+(``take_sync_problems``, shown as blocked by the status). No ``cryptography`` import here.
 """
 from __future__ import annotations
 
+import errno
 import grp
 import hashlib
 import os
 import pwd
+import stat
 import tempfile
 from typing import Dict, List, NamedTuple, Optional
 
@@ -29,6 +34,7 @@ INSTALLED_VALIDITY = "layer.tls.installed.validity"  # [in use since, notAfter],
 RENEW_AT = "layer.tls.renew-at"          # epoch seconds: ask for a new certificate then
 RENEWING = "layer.tls.renewing"          # digest of the certificate a renewal was asked for
 LAST_STATUS = "layer.tls.status"
+FILE_PROBLEMS = "layer.tls.file-problems"  # [[path, reason], ...] of the last sync, or None
 
 
 def legacy_unit_cert_key(unit_name: str) -> str:
@@ -119,25 +125,110 @@ def _wanted_files(paths: Paths, cert: str, key: str, bundle: str) -> Dict[str, t
     return wanted
 
 
+class SyncResult(List[str]):
+    """The paths ``sync_files`` (re)wrote, with ``problems``: ``[(path, reason)]`` for the
+    paths it could not write."""
+
+    problems: List[tuple[str, str]]
+
+
+_last_problems: Optional[List[tuple[str, str]]] = None
+
+
+def take_sync_problems() -> Optional[List[tuple[str, str]]]:
+    """The problems of the last ``sync_files`` in this process (hook), then forgotten;
+    None when no sync ran since the last call."""
+    global _last_problems
+    problems, _last_problems = _last_problems, None
+    return problems
+
+
+def _expected_ids(path: str, owner: FileOwner) -> tuple[int, int]:
+    """The uid and gid a file written here for ``owner`` gets: the configured ones, else
+    this process's (the group of a set-group-id directory)."""
+    uid, gid = owner_ids(owner)
+    if uid == -1:
+        uid = os.geteuid()
+    if gid == -1:
+        gid = os.getegid()
+        try:
+            directory = os.stat(os.path.dirname(path) or ".")
+            if directory.st_mode & stat.S_ISGID:
+                gid = directory.st_gid
+        except OSError:
+            pass
+    return uid, gid
+
+
+def _in_place(path: str, data: bytes, mode: int, owner: FileOwner,
+              info: Optional[os.stat_result]) -> bool:
+    """``path`` is a regular file (not a symlink) with this content, mode and owner."""
+    return (info is not None and stat.S_ISREG(info.st_mode)
+            and stat.S_IMODE(info.st_mode) == mode
+            and (info.st_uid, info.st_gid) == _expected_ids(path, owner)
+            and _read(path) == data)
+
+
 def sync_files(paths: Paths, cert: str, key: str, bundle: str,
-               owner: FileOwner = NO_OWNER) -> List[str]:
-    """Make the files hold exactly this certificate, key and CA bundle (and the key 0600).
+               owner: FileOwner = NO_OWNER) -> SyncResult:
+    """Make the files hold exactly this certificate, key and CA bundle: content, mode (the
+    key 0600), owner, and a regular file (a symlink in its place is replaced, not
+    followed).
 
     Returns the paths (re)written, e.g. to know whether the system CA file changed and the
-    trust store needs updating. Unchanged files are not touched.
+    trust store needs updating. Unchanged files are not touched. A path that cannot be
+    written for a lasting reason is skipped, not raised (a retried hook would fail the same
+    way forever): something not a file or symlink in its place (a directory may hold
+    someone's data: left alone), permission denied, a read-only file system, an unknown
+    owner. Those are in the result's ``problems`` and in ``take_sync_problems()``; while
+    the key cannot be written the certificate is left as it is too (a pair or nothing).
+    Other OSErrors (EIO, ENOSPC...) propagate: the hook fails and is retried.
     """
-    changed: List[str] = []
+    global _last_problems
+    changed = SyncResult()
+    changed.problems = []
+    key_failed = False
     # The key goes first: a crash after it leaves unitdata uncommitted and the next hook
     # rewrites the pair from unitdata.
     for path, (data, mode) in sorted(_wanted_files(paths, cert, key, bundle).items(),
                                      key=lambda item: item[0] != paths.key):
         try:
-            current_mode = os.stat(path).st_mode & 0o777
-        except OSError:
-            current_mode = None
-        if current_mode == mode and _read(path) == data:
+            info: Optional[os.stat_result] = os.lstat(path)
+        except FileNotFoundError:
+            info = None
+        except OSError as exc:
+            changed.problems.append((path, f"cannot inspect it ({_why(exc)})"))
+            key_failed = key_failed or path == paths.key
             continue
-        write_file_atomic(path, data, mode, owner)
+        if path == paths.certificate and key_failed:
+            continue
+        if info is not None and not (stat.S_ISREG(info.st_mode) or stat.S_ISLNK(info.st_mode)):
+            what = "a directory" if stat.S_ISDIR(info.st_mode) else "something not a file"
+            changed.problems.append((path, f"{what} is in its place (left as it is: "
+                                           "move it away)"))
+            key_failed = key_failed or path == paths.key
+            continue
+        try:
+            if _in_place(path, data, mode, owner, info):
+                continue
+            write_file_atomic(path, data, mode, owner)
+        except (OSError, KeyError) as exc:  # KeyError: owner or group unknown here
+            if isinstance(exc, OSError) and exc.errno not in _LASTING_ERRORS:
+                raise
+            changed.problems.append((path, f"cannot write it ({_why(exc)})"))
+            key_failed = key_failed or path == paths.key
+            continue
         changed.append(path)
+    _last_problems = list(changed.problems)
     return changed
+
+
+_LASTING_ERRORS = (errno.EACCES, errno.EPERM, errno.EROFS, errno.EISDIR, errno.ENOTDIR,
+                   errno.ELOOP, errno.ENAMETOOLONG)
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, KeyError):
+        return "unknown owner or group"
+    return getattr(exc, "strerror", None) or type(exc).__name__
 

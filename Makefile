@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 LIB_CODE := interface-tls layer-tls
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: test test-unit test-model lint demo bench clean
+.PHONY: test test-all test-quick test-unit test-model lint demo bench clean
 
 # Debian packages the tests and benchmarks use: the openssl CLI (interop checks, SHA-1/MD5
 # CSRs) and easy-rsa (legacy PKI adoption, benchmarks). Installed when missing (as root).
@@ -24,8 +24,18 @@ $(STAMP): requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
 
-## test: lint, then the whole suite (model tests: the quick subset)
-test: lint test-unit
+# pytest-xdist spreads the tests over the machine's cores (the model scenarios are hook
+# processes: CPU-bound and independent of each other).
+PYTEST_WORKERS ?= auto
+
+## test: lint, then every test, every model scenario included (what CI runs)
+test: lint test-all
+
+test-all: $(STAMP)
+	$(PY) -m pytest -n $(PYTEST_WORKERS)
+
+## test-quick: lint, then every test except the slow model scenarios (one 3-unit model runs)
+test-quick: lint test-unit
 
 test-unit: $(STAMP)
 	$(PY) -m pytest -m "not slow"

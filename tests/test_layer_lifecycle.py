@@ -296,3 +296,25 @@ def test_an_action_runs_only_its_own_work(tmp_path, secrets, hostnames):
     juju.settle()
     assert json.loads(juju.app_bag(rid)["certificates"])[leader] != issued
     assert_unit_has_valid_certificate(juju, leader)
+
+
+@pytest.mark.parametrize("who", ["peer", "leader"])
+def test_a_key_rotation_during_a_rollover_does_not_stall_it(tmp_path, secrets, hostnames, who):
+    """A unit with a new key (rotate-certificate, or a renewal) in the middle of a CA
+    rollover still installs and acknowledges the new bundle, so the rollover finishes; its
+    new certificate comes from the new CA. The leader's status names the phase meanwhile."""
+    juju, rid, units = deploy(tmp_path, secrets)
+    old_ca = juju.app_bag(rid)["ca-bundle"]
+    rotating = units[1] if who == "peer" else units[0]
+    assert run_action(juju, units[0], "rotate-ca").action_failed is None
+    assert run_action(juju, rotating, "rotate-certificate").action_failed is None
+    juju.pending.append((rotating, "certificates-relation-changed", rid, units[2]))
+    settle_checking_trust(juju, units)
+    final = juju.app_bag(rid)["ca-bundle"]
+    assert bundle_count(juju, rid) == 1 and final != old_ca
+    for unit in units:
+        assert assert_unit_has_valid_certificate(juju, unit).issuer == \
+            pki.load_certificate(final).subject
+    assert juju.status(units[0])[0] == "active"
+    assert "CA rollover" not in juju.status(units[0])[1]
+

@@ -112,15 +112,21 @@ def leader_ca_duties():
     tls = endpoint_from_name("certificates")
     if tls is None or not tls.has_peer_relation or not tls.is_leader:
         return
+    kv = unitdata.kv()
     try:
         if leader.rollover_running(tls):
-            leader.rollover_step(tls, _settings())
-            unitdata.kv().set(status.LEADER_BLOCKED, None)
+            phase = leader.rollover_step(tls, _settings())
+            kv.set(status.LEADER_BLOCKED, None)
+            kv.set(status.LEADER_ROLLOVER, leader.rollover_status(phase))
         elif hookenv.hook_name() == "update-status" and leader.rollover_due(tls):
             leader.start_rollover(tls, _settings(), "the CA reached tls_ca_rollover_fraction")
+            kv.set(status.LEADER_ROLLOVER, leader.rollover_status("started"))
+        else:
+            kv.set(status.LEADER_ROLLOVER, None)
+            leader.publish_legacy_setting(tls)  # a CA made in an earlier hook
     except ca_store.CAUnavailable as exc:
         hookenv.log(f"layer:tls: CA rollover paused: {exc}", hookenv.ERROR)
-        unitdata.kv().set(status.LEADER_BLOCKED, str(exc))
+        kv.set(status.LEADER_BLOCKED, str(exc))
 
 
 @when("tls.client.authorization.required")

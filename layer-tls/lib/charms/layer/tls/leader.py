@@ -449,6 +449,8 @@ def adopt_ca(tls, settings: Settings, ca_cert_pem: str, ca_key_pem: Optional[str
     if ca_key_pem:
         ca = pki.CertificateAuthority(old_ca_cert, pki.load_private_key(ca_key_pem))
         ca_store.store(ca_store.CAMaterial(ca_cert_pem, ca_key_pem), hookenv.leader_set)
+        if ca_store.secrets_supported():
+            _stored_here().add(storage.digest(pki.certificate_to_pem(old_ca_cert)))
         publish_ca(tls, ca, settings)
         what = "adopted the existing CA"
     else:

@@ -5,7 +5,8 @@ import json
 import time
 
 import pytest
-from charms.layer.tls import pki
+from charms.layer.tls import pki, storage
+from model import SettleTimeout
 from model_checks import (
     assert_one_new_ca,
     check_all,
@@ -127,6 +128,16 @@ def test_a_leader_that_loses_its_lease_mid_rollover(make_model):
     old_leader = model.leader
     old_bundle = model.app_data()["ca-bundle"]
     assert model.run_action(old_leader, "rotate-ca")["status"] == "completed"
+    # the leader's next hook once every other unit trusts the new CA reissues certificates
+    trusted = storage.digest(model.app_data()["ca-bundle"])
+    others = [name for name in model.unit_names if name != old_leader]
+    while not all(json.loads(model.relation_data(name).get("tls-installed", "{}"))
+                  .get("ca-bundle") == trusted for name in others):
+        try:
+            model.settle(max_hooks=1)
+        except SettleTimeout:
+            continue
+        raise AssertionError("settled before every unit trusted the new CA")
     model.lose_leadership_during(old_leader, "certificates-relation-changed")
     stats = model.settle()
     assert stats.failures >= 1 and model.leader != old_leader

@@ -172,3 +172,55 @@ def check_all(model, port: int, allow_leader_settings: bool = False) -> dict:
         state, message = model.status(name)["status"], model.status(name)["message"]
         assert state == "active", f"{name}: {state} {message}"
     return {"certs": certs, "matrix": matrix, "refused": refused}
+
+
+def assert_quiet(model) -> None:
+    """Nothing queued, and no unit's last hook failed (no hook left in a failure loop)."""
+    assert not model.pending(), f"hooks still queued: {model.pending()}"
+    last = {}
+    for run in model.history:
+        last[run.unit] = run
+    failed = {u: r.hook for u, r in last.items() if not r.ok and u in model.unit_names}
+    assert not failed, f"last hook failed: {failed}"
+
+
+def assert_one_new_ca(model, old_bundle=None):
+    """The rollover ended: one CA, not the old one, in the bundle, in every unit's CA file
+    and in the CA secret, whose older revisions were pruned (secret-remove) once no unit
+    read them; every unit's certificate is from it, mTLS works between every pair, every
+    unit is active and no hook is left failing. ``old_bundle=None``: any one CA."""
+    assert_quiet(model)
+    statuses = {name: model.status(name) for name in model.unit_names}
+    bundle = model.app_data().get("ca-bundle", "")
+    count = bundle.count("BEGIN CERTIFICATE")
+    assert count == 1, f"{count} CAs in the bundle; statuses: {statuses}"
+    assert bundle != old_bundle
+    new_ca = pki.load_certificate(bundle)
+    certs = check_all(model, model.port)["certs"]
+    assert all(cert.issuer == new_ca.subject for cert in certs.values())
+    for name in model.unit_names:
+        assert unit_files(model, name)["ca"].read_text() == bundle
+    if model.secrets_supported:
+        (secret,) = model.secrets().values()
+        assert secret["content"]["certificate"] == bundle
+        assert sorted(secret["revisions"]) == [secret["revision"]], "old CA keys left"
+    return certs
+
+
+def step_checking_mtls(model, max_hooks=400):
+    """Run queued hooks one at a time; after each, every pair of units must still complete
+    a mutual-TLS handshake. Returns the number of hooks run."""
+    from model import SettleTimeout
+
+    hooks = 0
+    while True:
+        try:
+            model.settle(max_hooks=1)
+            done = True
+        except SettleTimeout:
+            done = False
+        hooks += 1
+        check_mtls(model, model.port)
+        if done:
+            return hooks
+        assert hooks < max_hooks, "the model did not settle"

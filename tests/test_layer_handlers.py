@@ -12,6 +12,7 @@ from tls_harness import (
     charm_file,
     deploy,
     installed,
+    run_action,
 )
 
 
@@ -109,16 +110,52 @@ def test_an_unreadable_ca_secret_blocks_and_makes_no_new_ca(tmp_path, secrets, h
     assert juju.status(units[0])[0] == "active"
 
 
-def test_a_lost_ca_secret_with_a_published_ca_blocks(tmp_path, secrets, hostnames):
+def test_a_lost_ca_key_with_a_published_ca_is_replaced_through_a_rollover(
+        tmp_path, secrets, hostnames):
+    """The CA secret is gone (the store says "not found") while a CA is published: the
+    key is lost for good, so a new CA replaces it through a rollover (the published one
+    stays trusted until every unit has a certificate from the new one)."""
     juju, rid, units = deploy(tmp_path, secrets, units=2)
+    lost = juju.app_bag(rid)["ca-bundle"]
     secrets.committed.clear()
     new = juju.add_unit()
     juju.enter(rid, new)
     juju.settle()
-    assert juju.status(units[0]) == (
-        "blocked", "cannot sign certificates: a CA is published but its key is not in the CA "
-                   "store; not making a second CA")
-    assert secrets.committed == {}
+    final = juju.app_bag(rid)["ca-bundle"]
+    assert final.count("BEGIN CERTIFICATE") == 1 and final != lost
+    assert secrets.committed[ca_store.SECRET_LABEL]["certificate"] == final
+    for unit in units + [new]:
+        assert_unit_has_valid_certificate(juju, unit)
+        assert juju.status(unit)[0] == "active"
+
+
+def test_a_failed_ca_creating_hook_leaves_nothing_behind(tmp_path, secrets, hostnames,
+                                                         monkeypatch):
+    """The leader's hook that makes the CA fails after running to its end: its secret and
+    relation data are discarded, unitdata stays, and it has set no leader setting (which
+    would stay) naming that CA, so the next hook makes the CA afresh."""
+    from tls_harness import TlsJuju
+
+    commit, failed = TlsJuju._commit, []
+
+    def fail_the_first_ca(self, ctx):
+        if not failed and self.secrets.pending:
+            failed.append(ctx["run"])
+            self.secrets.pending = {}
+            ctx["unit"].kv.flush()  # ran to its end: unitdata was saved
+            return
+        commit(self, ctx)
+
+    monkeypatch.setattr(TlsJuju, "_commit", fail_the_first_ca)
+    juju, rid, units = deploy(tmp_path, secrets, units=2)  # the later hooks complete it
+    assert failed and failed[0].unit == units[0]
+    juju.run_hook(units[0], "update-status")  # the legacy setting, once the CA committed
+    ca_pem = secrets.committed[ca_store.SECRET_LABEL]["certificate"]
+    assert juju.app_bag(rid)["ca-bundle"] == ca_pem
+    assert juju.leader_settings[ca_store.LEGACY_CA_SETTING] == ca_pem
+    for unit in units:
+        assert_unit_has_valid_certificate(juju, unit)
+        assert juju.status(unit)[0] == "active"
 
 
 def test_without_secrets_the_ca_lives_in_leader_settings(tmp_path, secrets, hostnames,
@@ -270,8 +307,11 @@ def test_a_unit_that_never_asks_delays_signing_only_until_update_status(
         assert_unit_has_valid_certificate(juju, unit)
 
 
-def test_an_expired_stored_ca_blocks_the_leader_instead_of_crashing(tmp_path, secrets,
-                                                                    hostnames):
+def test_an_expired_stored_ca_is_replaced_through_a_rollover(tmp_path, secrets, hostnames):
+    """The stored CA expired (no rollover finished in time): the leader makes a new CA,
+    published in front of the expired one, reissues every certificate from it and drops
+    the expired one; a unit added meanwhile is served. A CA not valid yet (this unit's
+    clock is behind) still blocks: a new CA would not help the other units."""
     juju, rid, units = deploy(tmp_path, secrets, units=2)
     expired = pki.create_ca("old CA", lifetime_days=1,
                             now=pki.utcnow() - datetime.timedelta(days=3))
@@ -280,10 +320,23 @@ def test_an_expired_stored_ca_blocks_the_leader_instead_of_crashing(tmp_path, se
         "private-key": pki.private_key_to_pem(expired.private_key).decode()}
     newcomer = juju.add_unit()
     juju.enter(rid, newcomer)
-    juju.settle()
+    juju.run_hook(units[0], "update-status")
     state, message = juju.status(units[0])
-    assert state == "blocked" and "the stored CA cannot sign: it is valid from" in message
-    assert installed(juju, newcomer) == (None, None)
+    assert state == "active" and "the stored CA expired on " in message
+    assert "a new CA replaces it" in message
+    juju.settle()
+    final = juju.app_bag(rid)["ca-bundle"]
+    assert final.count("BEGIN CERTIFICATE") == 1
+    assert pki.load_certificate(final).subject != expired.certificate.subject
+    for unit in units + [newcomer]:
+        assert_unit_has_valid_certificate(juju, unit)
+        assert juju.status(unit)[0] == "active"
+    future = pki.create_ca("future CA", now=pki.utcnow() + datetime.timedelta(days=3))
+    secrets.committed[ca_store.SECRET_LABEL] = {
+        "certificate": pki.certificate_to_pem(future.certificate),
+        "private-key": pki.private_key_to_pem(future.private_key).decode()}
+    assert run_action(juju, units[0], "rotate-ca").action_failed.startswith(
+        "the stored CA cannot sign: it is valid from")
 
 
 def test_a_refusal_is_retried_once_the_name_is_free(tmp_path, secrets, hostnames):

@@ -296,3 +296,43 @@ def test_an_action_runs_only_its_own_work(tmp_path, secrets, hostnames):
     juju.settle()
     assert json.loads(juju.app_bag(rid)["certificates"])[leader] != issued
     assert_unit_has_valid_certificate(juju, leader)
+
+
+@pytest.mark.parametrize("who", ["peer", "leader"])
+def test_a_key_rotation_during_a_rollover_does_not_stall_it(tmp_path, secrets, hostnames, who):
+    """A unit with a new key (rotate-certificate, or a renewal) in the middle of a CA
+    rollover still installs and acknowledges the new bundle, so the rollover finishes; its
+    new certificate comes from the new CA. The leader's status names the phase meanwhile."""
+    juju, rid, units = deploy(tmp_path, secrets)
+    old_ca = juju.app_bag(rid)["ca-bundle"]
+    rotating = units[1] if who == "peer" else units[0]
+    assert run_action(juju, units[0], "rotate-ca").action_failed is None
+    assert run_action(juju, rotating, "rotate-certificate").action_failed is None
+    juju.pending.append((rotating, "certificates-relation-changed", rid, units[2]))
+    settle_checking_trust(juju, units)
+    final = juju.app_bag(rid)["ca-bundle"]
+    assert bundle_count(juju, rid) == 1 and final != old_ca
+    for unit in units:
+        assert assert_unit_has_valid_certificate(juju, unit).issuer == \
+            pki.load_certificate(final).subject
+    assert juju.status(units[0])[0] == "active"
+    assert "CA rollover" not in juju.status(units[0])[1]
+
+
+def test_a_renewal_during_a_rollover_and_a_new_unit_are_served(tmp_path, secrets, hostnames,
+                                                               monkeypatch):
+    juju, rid, units = deploy(tmp_path, secrets, units=2)
+    assert run_action(juju, units[0], "rotate-ca").action_failed is None
+    juju.run_hook(units[0], "update-status")
+    assert "waiting for tls/1 to trust the new CA" in juju.status(units[0])[1]
+    later = juju.kv(units[1]).get(storage.RENEW_AT) + 1
+    monkeypatch.setattr(time, "time", lambda: later)
+    juju.run_hook(units[1], "update-status")  # renews: a new key and CSR
+    assert juju.kv(units[1]).get(storage.RENEWING)
+    newcomer = juju.add_unit()
+    juju.enter(rid, newcomer)
+    juju.settle()
+    assert bundle_count(juju, rid) == 1
+    for unit in units + [newcomer]:
+        assert_unit_has_valid_certificate(juju, unit)
+        assert juju.kv(unit).get(storage.RENEWING) is None

@@ -8,9 +8,10 @@ import pytest
 from charms.layer.tls import pki
 from model import SettleTimeout
 from model_checks import (
+    assert_one_new_ca,
     check_all,
     check_certificates,
-    check_mtls,
+    step_checking_mtls,
     unit_files,
 )
 
@@ -19,41 +20,6 @@ pytestmark = [pytest.mark.model, pytest.mark.slow]
 
 def serials(model):
     return {name: cert.serial_number for name, cert in check_certificates(model).items()}
-
-
-def assert_one_new_ca(model, old_bundle):
-    """The rollover ended: one CA, not the old one, in the bundle, in every unit's CA file
-    and in the CA secret, whose older revisions were pruned (secret-remove) once no unit
-    read them; every unit's certificate is from it."""
-    bundle = model.app_data()["ca-bundle"]
-    assert bundle.count("BEGIN CERTIFICATE") == 1 and bundle != old_bundle
-    new_ca = pki.load_certificate(bundle)
-    certs = check_all(model, model.port)["certs"]
-    assert all(cert.issuer == new_ca.subject for cert in certs.values())
-    for name in model.unit_names:
-        assert unit_files(model, name)["ca"].read_text() == bundle
-    if model.secrets_supported:
-        (secret,) = model.secrets().values()
-        assert secret["content"]["certificate"] == bundle
-        assert sorted(secret["revisions"]) == [secret["revision"]], "old CA keys left"
-    return certs
-
-
-def step_checking_mtls(model, max_hooks=400):
-    """Run queued hooks one at a time; after each, every pair of units must still complete
-    a mutual-TLS handshake. Returns the number of hooks run."""
-    hooks = 0
-    while True:
-        try:
-            model.settle(max_hooks=1)
-            done = True
-        except SettleTimeout:
-            done = False
-        hooks += 1
-        check_mtls(model, model.port)
-        if done:
-            return hooks
-        assert hooks < max_hooks, "the model did not settle"
 
 
 def test_short_lived_certificates_are_renewed_before_they_expire(make_model):

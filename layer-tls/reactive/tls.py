@@ -59,6 +59,20 @@ def install_certificate(tls):
     status.check_received(tls, settings, unit.install_certificate(tls, settings))
 
 
+@when("tls.certificate.available")
+@when_not("signed certificate available")
+def install_ca_bundle():
+    """A unit waiting for its new certificate (renewal, rotation, new names) still takes a
+    new CA bundle and acknowledges it in a CA rollover, else the rollover would wait for it
+    while it waits for the rollover. Text comparison only unless the bundle changed."""
+    from charms.layer.tls import unit
+    from charms.reactive import endpoint_from_name
+
+    tls = endpoint_from_name("certificates")
+    if tls is not None and tls.has_peer_relation and unit.bundle_to_install(tls):
+        unit.install_certificate(tls, _settings())
+
+
 @hook("config-changed", "upgrade-charm", "update-status")
 def check_names():
     """Ask for a new certificate when the unit's addresses, host names or extra SANs
@@ -100,21 +114,27 @@ def leader_ca_duties():
     tls = endpoint_from_name("certificates")
     if tls is None or not tls.has_peer_relation or not tls.is_leader:
         return
+    kv = unitdata.kv()
     running = leader.rollover_running(tls)
-    if not running and not (hookenv.hook_name() == "update-status" and leader.rollover_due(tls)):
-        return
-    settings = _settings()
-    if settings.problem():
-        return  # a rollover needs the lifetimes; the status shows the config problem
+    due = not running and hookenv.hook_name() == "update-status" and leader.rollover_due(tls)
     try:
+        if not running and not due:
+            kv.set(status.LEADER_ROLLOVER, None)
+            leader.publish_legacy_setting(tls)  # a CA made in an earlier hook
+            return
+        settings = _settings()
+        if settings.problem():
+            return  # a rollover needs the lifetimes; the status shows the config problem
         if running:
-            leader.rollover_step(tls, settings)
-            unitdata.kv().set(status.LEADER_BLOCKED, None)
+            phase = leader.rollover_step(tls, settings)
+            kv.set(status.LEADER_BLOCKED, None)
+            kv.set(status.LEADER_ROLLOVER, leader.rollover_status(phase))
         else:
             leader.start_rollover(tls, settings, "the CA reached tls_ca_rollover_fraction")
+            kv.set(status.LEADER_ROLLOVER, leader.rollover_status("started"))
     except ca_store.CAUnavailable as exc:
         hookenv.log(f"layer:tls: CA rollover paused: {exc}", hookenv.ERROR)
-        unitdata.kv().set(status.LEADER_BLOCKED, str(exc))
+        kv.set(status.LEADER_BLOCKED, str(exc))
 
 
 @when("tls.client.authorization.required")

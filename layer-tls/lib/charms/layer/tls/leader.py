@@ -18,7 +18,17 @@ from .settings import Settings
 
 REJECTED_INPUTS = "layer.tls.leader.rejected-inputs"  # unit -> digest of what was refused
 ROLLOVER_AT = "layer.tls.leader.ca-rollover-at"  # {"ca": digest of the CA PEM, "at": epoch}
+ROLLOVER_WHY = "layer.tls.leader.ca-rollover-why"  # why the running rollover started
+LEGACY_WRITTEN = "layer.tls.leader.legacy-ca-written"  # digest of the CA last leader-set
 _BEGIN = "-----BEGIN CERTIFICATE-----"
+_END = "-----END CERTIFICATE-----"
+
+
+def _stored_here() -> set:
+    """Digests of the CAs stored in this hook: with secrets they commit only when the hook
+    succeeds, so nothing that outlives a failed hook (leader-set) may name them yet. Kept
+    in charmhelpers' per-process hook cache."""
+    return hookenv.cache.setdefault("layer.tls.leader.stored-here", set())
 
 
 class RolloverError(Exception):
@@ -79,17 +89,22 @@ def _keep(ca) -> None:
     """Store ``ca`` (certificate and key) in the CA store, replacing the stored one."""
     from . import pki
 
-    ca_store.store(ca_store.CAMaterial(pki.certificate_to_pem(ca.certificate),
-                                       pki.private_key_to_pem(ca.private_key).decode()),
+    cert_pem = pki.certificate_to_pem(ca.certificate)
+    ca_store.store(ca_store.CAMaterial(cert_pem, pki.private_key_to_pem(ca.private_key).decode()),
                    hookenv.leader_set)
+    if ca_store.secrets_supported():
+        _stored_here().add(storage.digest(cert_pem))
 
 
 def ensure_ca(tls, settings: Settings):
     """The application's CA: the stored one, else a new one stored now.
 
-    Never makes a second CA: if the store cannot be read, or a CA is published but its key
-    is not stored, it raises CAUnavailable and the leader blocks.
+    Never makes a second CA while the store cannot be read (CAUnavailable: the leader
+    blocks). When the store answers but its CA cannot sign any more (expired, unreadable
+    content) or has no CA while one is published (its key is gone), a new CA replaces it
+    through a rollover (``_replace_ca``): the application is never left without a CA.
     """
+    from . import pki
 
     material = ca_store.load(hookenv.leader_get)
     if material is not None and ca_store.secrets_supported():
@@ -101,13 +116,59 @@ def ensure_ca(tls, settings: Settings):
             hookenv.log("layer:tls: moved the CA from leader settings into a Juju secret")
     if material is None:
         if tls.get_ca_bundle() or hookenv.leader_get(ca_store.LEGACY_CA_SETTING):
-            raise ca_store.CAUnavailable(
-                "a CA is published but its key is not in the CA store; not making a second CA")
+            if not _legacy_adoption_done():
+                raise ca_store.CAUnavailable(
+                    "a CA is published but its key is not in the CA store (a legacy PKI "
+                    "is not adopted yet); not making a second CA")
+            return _replace_ca(tls, settings, "the published CA's key is not in the CA store")
         ca = _new_ca(settings)
         _keep(ca)
         hookenv.log("layer:tls: created the application CA")
         return ca
-    return _usable_ca(material.certificate_pem, material.private_key_pem, "the stored CA")
+    try:
+        return _usable_ca(material.certificate_pem, material.private_key_pem, "the stored CA")
+    except ca_store.CAUnavailable as exc:
+        why = str(exc)
+        try:
+            stored = pki.load_certificates(material.certificate_pem)[0]
+        except pki.PKIError:
+            stored = None
+        if stored is not None and stored.not_valid_before_utc > pki.utcnow():
+            raise  # this unit's clock is behind: a new CA would not help the others
+        if stored is not None and stored.not_valid_after_utc <= pki.utcnow():
+            why = f"the stored CA expired on {stored.not_valid_after_utc:%Y-%m-%d %H:%M:%S} UTC"
+        return _replace_ca(tls, settings, why)
+
+
+def _legacy_adoption_done() -> bool:
+    """The legacy PKI handler (hook phase, before any flag handler) found nothing left to
+    adopt here; until then a CA published without a stored key may be the legacy one."""
+    from charms.reactive import is_flag_set
+
+    return is_flag_set("tls.legacy.adopted")
+
+
+def _replace_ca(tls, settings: Settings, why: str):
+    """A new CA, stored and published in front of the CAs already published (the legacy
+    setting's when the bundle is empty): a CA rollover, so every unit trusts it before
+    certificates are reissued from it, and the old CAs leave the bundle once every unit
+    uses a certificate from it. Expired CAs stay behind it until then (they verify
+    nothing), so that the rollover reissues every certificate."""
+    from . import pki
+
+    published = tls.get_ca_bundle() or hookenv.leader_get(ca_store.LEGACY_CA_SETTING) or ""
+    try:
+        behind = "".join(pki.certificate_to_pem(c) for c in pki.load_certificates(published))
+    except pki.PKIError:
+        behind = ""
+    new = _new_ca(settings, generated=True)
+    _keep(new)
+    tls.set_ca_bundle(behind)
+    publish_ca(tls, new, settings)
+    why = f"{why[:160]}; a new CA replaces it"
+    unitdata.kv().set(ROLLOVER_WHY, why)
+    hookenv.log(f"layer:tls: {why}: CA rollover started", hookenv.WARNING)
+    return new
 
 
 def publish_ca(tls, ca, settings: Settings) -> None:
@@ -120,14 +181,38 @@ def publish_ca(tls, ca, settings: Settings) -> None:
     published = tls.get_ca_bundle() or ""
     if not published.startswith(ca_pem):
         tls.set_ca_bundle(ca_pem + published.replace(ca_pem, ""))
-    if hookenv.leader_get(ca_store.LEGACY_CA_SETTING) != ca_pem:
-        hookenv.leader_set({ca_store.LEGACY_CA_SETTING: ca_pem})
+    publish_legacy_setting(tls, ca_pem)
     end = ca.certificate.not_valid_after_utc.timestamp()
     # notBefore is backdated: count the lifetime from the creation time
     start = min(ca.certificate.not_valid_before_utc.timestamp() + pki.BACKDATE.total_seconds(),
                 end)
     unitdata.kv().set(ROLLOVER_AT, {"ca": storage.digest(ca_pem),
                                     "at": start + (end - start) * settings.ca_rollover_fraction})
+
+
+def _first_ca(bundle: Optional[str]) -> str:
+    """The first certificate PEM of a bundle (text only)."""
+    bundle = bundle or ""
+    end = bundle.find(_END)
+    return bundle[:end + len(_END)] + "\n" if bundle.startswith(_BEGIN) and end >= 0 else ""
+
+
+def publish_legacy_setting(tls, ca_pem: Optional[str] = None) -> None:
+    """Set the legacy ``certificate_authority`` leader setting to the CA in use (default:
+    the first of the published bundle). leader-set is applied at once and survives a
+    failed hook, while the secret and the relation data that make a CA commit only when
+    the hook succeeds: so a CA stored in this hook is left for the next hook (the app-bag
+    write wakes the leader too). Without it a failed CA-creating hook would leave a
+    published CA with no key. A leader-get only when the CA changed since the last write."""
+    ca_pem = ca_pem or _first_ca(tls.get_ca_bundle())
+    if not ca_pem or storage.digest(ca_pem) in _stored_here():
+        return
+    kv = unitdata.kv()
+    if kv.get(LEGACY_WRITTEN) == storage.digest(ca_pem):
+        return
+    if hookenv.leader_get(ca_store.LEGACY_CA_SETTING) != ca_pem:
+        hookenv.leader_set({ca_store.LEGACY_CA_SETTING: ca_pem})
+    kv.set(LEGACY_WRITTEN, storage.digest(ca_pem))
 
 
 def rollover_running(tls) -> bool:
@@ -137,13 +222,20 @@ def rollover_running(tls) -> bool:
 
 def start_rollover(tls, settings: Settings, why: str) -> None:
     """Make a new CA, keep it, and publish it in front of the old one. The phases that
-    follow run in ``rollover_step``. Raises RolloverError when one is already running."""
-    if rollover_running(tls):
+    follow run in ``rollover_step``. Raises RolloverError when one is already running
+    (unless the stored CA cannot sign any more: then ``ensure_ca`` replaces it)."""
+    from . import pki
+
+    running = rollover_running(tls)
+    current = ensure_ca(tls, settings)  # must be readable: never fork an unknown CA
+    if storage.digest(pki.certificate_to_pem(current.certificate)) in _stored_here():
+        return  # the stored CA could not sign any more: ensure_ca started a rollover
+    if running:
         raise RolloverError("a CA rollover is already in progress")
-    ensure_ca(tls, settings)  # the current CA must be readable: never fork an unknown one
     new = _new_ca(settings, generated=True)
     _keep(new)
     publish_ca(tls, new, settings)
+    unitdata.kv().set(ROLLOVER_WHY, why)
     hookenv.log(f"layer:tls: CA rollover started ({why}): the new CA is trusted next to the "
                 "old one; certificates are reissued once every unit trusts it")
 
@@ -152,9 +244,7 @@ def rollover_due(tls, now: Optional[float] = None) -> bool:
     """True when the CA has lived its configured fraction. Reads unitdata and the bundle
     text only; a time remembered for another CA (leadership moved meanwhile) is ignored."""
     due = unitdata.kv().get(ROLLOVER_AT)
-    bundle = tls.get_ca_bundle() or ""
-    end = bundle.find("-----END CERTIFICATE-----")
-    current = bundle[:end + len("-----END CERTIFICATE-----\n")] if end >= 0 else ""
+    current = _first_ca(tls.get_ca_bundle())
     return (isinstance(due, dict) and due.get("ca") == storage.digest(current)
             and (now if now is not None else time.time()) >= due.get("at", float("inf")))
 
@@ -178,7 +268,7 @@ def rollover_step(tls, settings: Settings) -> str:
     serving = [u for u in units if u in certs]
     untrusting = _untrusting(tls)
     if untrusting:
-        return _rollover_log(f"waiting for {len(untrusting)} unit(s) to trust the new CA")
+        return _rollover_log(f"waiting for {_names(untrusting)} to trust the new CA")
     ca_ski = pki.subject_key_id(ca.certificate)
     # Every unit must hold a certificate from the new CA before the old CA may go: also
     # units with none in the app data yet (e.g. still on a legacy certificate). One that
@@ -189,18 +279,36 @@ def rollover_step(tls, settings: Settings) -> str:
         csrs = tls.get_csr_map()
         outcome = _sign_batch(tls, settings, ca, {u: csrs[u] for u in stale if u in csrs})
         if not outcome.signed:
-            return _rollover_log(f"waiting for {', '.join(stale)} to get a certificate "
+            return _rollover_log(f"waiting for {_names(stale)} to get a certificate "
                                  "from the new CA")
         unit.install_certificate(tls, settings)
         return _rollover_log(f"reissued {outcome.signed} certificate(s) from the new CA")
     not_using = [u for u in serving
                  if acks.get(u, {}).get("certificate") != storage.digest(certs[u])]
     if not_using:
-        return _rollover_log(f"waiting for {len(not_using)} unit(s) to use their new "
+        return _rollover_log(f"waiting for {_names(not_using)} to use their new "
                              "certificate")
     tls.set_ca_bundle(pki.certificate_to_pem(ca.certificate))
     unit.install_certificate(tls, settings)
-    return _rollover_log("finished: the old CA left the bundle")
+    unitdata.kv().unset(ROLLOVER_WHY)
+    return _rollover_log(FINISHED)
+
+
+FINISHED = "finished: the old CA left the bundle"
+
+
+def rollover_status(phase: Optional[str]) -> Optional[str]:
+    """What the leader's status says of a running rollover: why it started (when this
+    leader knows) and the phase it waits in, which names the units it waits for."""
+    if not phase or phase == FINISHED:
+        return None
+    why = unitdata.kv().get(ROLLOVER_WHY)
+    return f"CA rollover ({why}): {phase}" if why else f"CA rollover: {phase}"
+
+
+def _names(units: List[str]) -> str:
+    shown = ", ".join(units[:3])
+    return shown + (f" and {len(units) - 3} more" if len(units) > 3 else "")
 
 
 def _untrusting(tls) -> List[str]:
@@ -306,7 +414,12 @@ def sign_pending(tls, settings: Settings) -> SigningOutcome:
                         "update-status)")
             return SigningOutcome(0, {}, None)
     if rollover_running(tls) and _untrusting(tls):
-        return SigningOutcome(0, {}, None)  # a certificate from the new CA would not be trusted
+        # A certificate from the new CA would not be trusted yet: a unit that has one keeps
+        # it until every unit trusts the new CA; a unit with none (a new unit) loses nothing.
+        issued = tls.get_certificates()
+        pending = {u: csr for u, csr in pending.items() if u not in issued}
+        if not pending:
+            return SigningOutcome(0, {}, None)
     try:
         ca = ensure_ca(tls, settings)
     except ca_store.CAUnavailable as exc:
@@ -336,6 +449,8 @@ def adopt_ca(tls, settings: Settings, ca_cert_pem: str, ca_key_pem: Optional[str
     if ca_key_pem:
         ca = pki.CertificateAuthority(old_ca_cert, pki.load_private_key(ca_key_pem))
         ca_store.store(ca_store.CAMaterial(ca_cert_pem, ca_key_pem), hookenv.leader_set)
+        if ca_store.secrets_supported():
+            _stored_here().add(storage.digest(pki.certificate_to_pem(old_ca_cert)))
         publish_ca(tls, ca, settings)
         what = "adopted the existing CA"
     else:

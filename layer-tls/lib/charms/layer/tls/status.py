@@ -21,6 +21,7 @@ LEADER_BLOCKED = "layer.tls.leader.blocked"  # why the leader cannot sign, or No
 # dates: {"certificate": digest, "reason": text, "asked": new requests made for it}
 RECEIVED_PROBLEM = "layer.tls.received-problem"
 MAX_ASKS = 2  # new requests after certificates born expired, then wait (clocks skewed?)
+LEADER_ROLLOVER = "layer.tls.leader.rollover"  # a running CA rollover's phase, or None
 
 
 def compute(tls, is_leader: bool, leader_blocked: Optional[str]) -> Tuple[str, str]:
@@ -61,6 +62,8 @@ def compute(tls, is_leader: bool, leader_blocked: Optional[str]) -> Tuple[str, s
             message += "; WARNING: close to expiry and the renewal is not signed yet"
         if is_leader and not ca_store.secrets_supported():
             message += " (CA key kept in leader settings: this Juju has no secrets)"
+        if is_leader and kv.get(LEADER_ROLLOVER):
+            message += f"; {kv.get(LEADER_ROLLOVER)}"
         return "active", message
     if tls is None or not own_csr:
         return "waiting", "waiting for the peer relation to request a certificate"

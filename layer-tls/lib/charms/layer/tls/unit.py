@@ -114,9 +114,11 @@ def install_certificate(tls, settings: Settings) -> Optional[str]:
 
 def _install(tls, settings: Settings) -> Optional[str]:
     cert_pem, bundle_pem = tls.get_signed_cert(), tls.get_ca_bundle()
-    if not cert_pem or not bundle_pem:
+    if not bundle_pem:
         return None
     kv = unitdata.kv()
+    if not cert_pem:
+        return _install_bundle(tls, settings, bundle_pem)
     if (kv.get(storage.INSTALLED_CERT) == cert_pem and
             kv.get(storage.INSTALLED_BUNDLE) == bundle_pem):
         _sync(settings, cert_pem, kv.get(storage.INSTALLED_KEY), bundle_pem)
@@ -128,7 +130,7 @@ def _install(tls, settings: Settings) -> Optional[str]:
     if problem:
         hookenv.log("layer:tls: not installing the received certificate: " + problem,
                     hookenv.WARNING)
-        return None
+        return _install_bundle(tls, settings, bundle_pem)
     key_pem = kv.get(storage.PENDING_KEY)
     if kv.get(storage.INSTALLED_CERT) != cert_pem:
         kv.set(storage.INSTALLED_VALIDITY, validity)
@@ -144,6 +146,45 @@ def _install(tls, settings: Settings) -> Optional[str]:
     hookenv.log("layer:tls: installed a new certificate and CA bundle")
     acknowledge_installed(tls, cert_pem, bundle_pem)
     return "changed"
+
+
+def _install_bundle(tls, settings: Settings, bundle_pem: str) -> Optional[str]:
+    """Keep the installed certificate and take the published CA bundle. A unit whose new
+    certificate is not signed yet (a renewal or a rotation with a new key) must still
+    trust a new CA and say so: in a CA rollover the leader reissues nothing until every
+    unit does. The bundle is not checked against the installed certificate (which may
+    have expired, the reason for its renewal): it only decides whom this unit trusts, and
+    the leader drops a CA only once every unit uses a certificate from the new one.
+    None when no certificate is installed yet or the bundle is not certificates."""
+    from . import pki
+
+    kv = unitdata.kv()
+    cert_pem, key_pem = kv.get(storage.INSTALLED_CERT), kv.get(storage.INSTALLED_KEY)
+    if not cert_pem or not key_pem:
+        return None
+    outcome = "unchanged"
+    if kv.get(storage.INSTALLED_BUNDLE) != bundle_pem:
+        try:
+            pki.load_certificates(bundle_pem)
+        except Exception as exc:  # noqa: BLE001 - relation data: never a hook crash loop
+            hookenv.log(f"layer:tls: not installing the CA bundle ({type(exc).__name__})",
+                        hookenv.WARNING)
+            return None
+        kv.set(storage.INSTALLED_BUNDLE, bundle_pem)
+        hookenv.log("layer:tls: installed a new CA bundle (the certificate stays until "
+                    "the new one is signed)")
+        outcome = "changed"
+    _sync(settings, cert_pem, key_pem, bundle_pem)
+    acknowledge_installed(tls, cert_pem, bundle_pem)
+    return outcome
+
+
+def bundle_to_install(tls) -> bool:
+    """True when the published CA bundle is not the installed one, or a CA rollover runs
+    (whose acknowledgement a failed hook may have discarded). Text only: no crypto."""
+    bundle_pem = tls.get_ca_bundle()
+    return bool(bundle_pem) and (bundle_pem != unitdata.kv().get(storage.INSTALLED_BUNDLE)
+                                 or bundle_pem.count("BEGIN CERTIFICATE") > 1)
 
 
 def acknowledge_installed(tls, cert_pem: str, bundle_pem: str) -> None:

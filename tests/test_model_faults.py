@@ -110,7 +110,8 @@ def test_a_ca_that_expires_mid_rollover_is_replaced(make_model):
     model.deploy(2)
     model.settle()
     old_bundle = model.app_data()["ca-bundle"]
-    model.set_config({"tls_ca_lifetime": "0.4m", "tls_certificate_lifetime": "0.2m"})
+    # the shortest lifetimes the config allows (every duration is at least a minute)
+    model.set_config({"tls_ca_lifetime": "2m", "tls_certificate_lifetime": "1m"})
     model.settle()
     assert model.run_action(model.leader, "rotate-ca")["status"] == "completed"
     short = pki.load_certificates(model.app_data()["ca-bundle"])[0]

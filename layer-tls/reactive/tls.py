@@ -56,7 +56,8 @@ def install_certificate(tls):
     from charms.layer.tls import status, unit
 
     settings = _settings()
-    status.check_received(tls, settings, unit.install_certificate(tls, settings))
+    unit.install_certificate(tls, settings)
+    status.check_received(tls, settings)
 
 
 @when("tls.certificate.available")

@@ -106,19 +106,19 @@ def _note_file_problems(kv) -> None:
         kv.set(storage.FILE_PROBLEMS, problems)
 
 
-def check_received(tls, settings, outcome: Optional[str]) -> None:
+def check_received(tls, settings) -> None:
     """After ``unit.install_certificate``: when the certificate published for this unit's
     current request was not installed because it is expired (or not valid yet), say so
     (ERROR log, blocked status) and ask for a new one with a new key, at most MAX_ASKS
     times in a row, instead of waiting silently for a certificate that never comes (the
-    leader counts it as issued). Costs nothing unless a certificate was refused."""
+    leader counts it as issued). Judged by what is installed, not by the install's outcome
+    (a refused certificate may still come with a new CA bundle that was installed). Text
+    comparisons only unless a certificate was refused."""
     kv = unitdata.kv()
-    if outcome is not None:
+    cert_pem = tls.get_signed_cert() if tls.signed_cert_is_current() else None
+    if not cert_pem or kv.get(storage.INSTALLED_CERT) == cert_pem:
         if kv.get(RECEIVED_PROBLEM):
             kv.unset(RECEIVED_PROBLEM)
-        return
-    cert_pem = tls.get_signed_cert() if tls.signed_cert_is_current() else None
-    if not cert_pem:
         return
     record = kv.get(RECEIVED_PROBLEM) or {}
     digest = storage.digest(cert_pem)

@@ -120,7 +120,8 @@ def leader_ca_duties():
     due = not running and hookenv.hook_name() == "update-status" and leader.rollover_due(tls)
     try:
         if not running and not due:
-            kv.set(status.LEADER_ROLLOVER, None)
+            if kv.get(status.LEADER_ROLLOVER) is not None:
+                kv.set(status.LEADER_ROLLOVER, None)  # written once, not in every quiet hook
             leader.publish_legacy_setting(tls)  # a CA made in an earlier hook
             return
         settings = _settings()

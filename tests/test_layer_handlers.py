@@ -205,6 +205,7 @@ def test_the_refused_unit_shows_why(tmp_path, secrets, hostnames):
     state, message = juju.status(units[1])
     assert state == "blocked"
     assert message.startswith("certificate request refused: name-taken: host-tls-0")
+    assert message.endswith(f"host-tls-0 is held by {units[0]}")  # the holder is named
     assert installed(juju, units[1])[0]  # the old certificate is still installed
 
 

@@ -110,6 +110,7 @@ def test_a_hostile_csr_is_refused_while_the_others_are_served(make_model):
     model.settle()
     assert model.status(evil)["status"] == "blocked"
     assert "name-taken" in model.status(evil)["message"]
+    assert f"{victim_ip} is held by {victim}" in model.status(evil)["message"]
     rejections = json.loads(model.app_data()["rejections"])
     assert rejections[evil]["reason"].startswith("name-taken")
     newcomer = model.add_unit()

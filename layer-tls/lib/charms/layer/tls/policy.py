@@ -35,12 +35,14 @@ _PEM_BLOCK = re.compile(
 
 class CSRRejected(Exception):
     """A CSR the signer refuses. ``code`` is stable (for tests and status); ``reason`` is
-    one human line that never contains key material."""
+    one human line that never contains key material. ``name``: the DNS name or address the
+    refusal is about, when there is one (the signer names its holder for ``name-taken``)."""
 
-    def __init__(self, code: str, reason: str) -> None:
+    def __init__(self, code: str, reason: str, name: Optional[str] = None) -> None:
         super().__init__(f"{code}: {reason}")
         self.code = code
         self.reason = reason
+        self.name = name
 
 
 class Claims(NamedTuple):
@@ -184,12 +186,12 @@ def _check_dns_name(value: str) -> str:
 def _check_claims(dns_names: List[str], ips: List[str], claims: Claims) -> None:
     for name in dns_names:
         if name in claims.taken_dns:
-            raise CSRRejected("name-taken", f"{name} is held by another unit")
+            raise CSRRejected("name-taken", f"{name} is held by another unit", name)
         if name not in claims.allowed_dns:
             raise CSRRejected("name-not-allowed", f"{name} is not a name this unit may claim")
     for ip in ips:
         if ip in claims.taken_ips:
-            raise CSRRejected("name-taken", f"{ip} is held by another unit")
+            raise CSRRejected("name-taken", f"{ip} is held by another unit", ip)
         if ip not in claims.allowed_ips:
             raise CSRRejected("name-not-allowed", f"{ip} is not an address of this unit")
 

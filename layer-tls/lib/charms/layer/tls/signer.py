@@ -35,8 +35,14 @@ class _HeldByOthers:
         self.holders, self.unit, self.shared = holders, unit, shared
 
     def __contains__(self, name: object) -> bool:
+        return bool(self.others(name))
+
+    def others(self, name: object) -> List[str]:
+        """The units other than ``unit`` that hold ``name`` (none for a shared name)."""
+        if name in self.shared:
+            return []
         units = self.holders.get(name, ())  # type: ignore[call-overload]
-        return name not in self.shared and any(u != self.unit for u in units)
+        return sorted(u for u in units if u != self.unit)
 
 
 def _claimed_names(unit_claims: Mapping[str, Sequence[str]]) -> Tuple[List[str], List[str]]:
@@ -97,7 +103,12 @@ def sign_batch(ca: pki.CertificateAuthority, pending: Mapping[str, str],
         except policy.CSRRejected as exc:
             reason = exc.reason
             ignored = claims.get(unit, {}).get("ignored")
-            if exc.code == "name-not-allowed" and ignored:
+            if exc.code == "name-taken" and exc.name is not None:
+                # name the holder: the operator's lead to a squatter (or a stale claim)
+                holding = taken.others(exc.name)
+                if holding:
+                    reason = f"{exc.name} is held by {', '.join(holding[:3])}"
+            elif exc.code == "name-not-allowed" and ignored:
                 # say why the name is not allowed: the unit's own claims were unreadable
                 reason += "; ignored from its relation data: " + ", ".join(
                     str(i) for i in list(ignored)[:3])

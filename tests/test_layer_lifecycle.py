@@ -227,12 +227,36 @@ def test_a_new_host_name_or_address_brings_a_new_certificate(tmp_path, secrets, 
     before = installed(juju, units[1])[0]
     monkeypatch.setattr(names, "host_names", lambda: ["renamed-host"])
     juju.units[units[1]].address = "10.0.0.99"  # network-get and unit-get answer this now
-    juju.run_hook(units[1], "update-status")
+    # Juju runs config-changed when a machine's addresses change (worker/uniter/resolver.go)
+    juju.run_hook(units[1], "config-changed")
     juju.settle()
     cert = pki.load_certificate(installed(juju, units[1])[0])
     assert installed(juju, units[1])[0] != before
     dns_names, ips = pki.certificate_names(cert)
     assert "renamed-host" in dns_names and "10.0.0.99" in ips
+
+
+def test_update_status_looks_for_new_host_names_without_a_hook_tool(tmp_path, secrets,
+                                                                     hostnames, monkeypatch):
+    """update-status runs no network-get or unit-get (Juju runs config-changed when the
+    addresses change), yet still notices a new host name; a new CSR looks the addresses
+    up afresh."""
+    from charms.layer.tls import names
+
+    juju, rid, units = deploy(tmp_path, secrets, units=2)
+    before = installed(juju, units[1])[0]
+    juju.units[units[1]].address = "10.0.0.98"  # not looked up by update-status
+    calls = juju.network_gets
+    juju.run_hook(units[1], "update-status")
+    juju.settle()
+    assert juju.network_gets == calls
+    assert installed(juju, units[1])[0] == before
+    monkeypatch.setattr(names, "host_names", lambda: ["renamed-host"])
+    juju.run_hook(units[1], "update-status")
+    juju.settle()
+    dns_names, ips = pki.certificate_names(pki.load_certificate(installed(juju, units[1])[0]))
+    # the new CSR looked the addresses up afresh
+    assert "renamed-host" in dns_names and "10.0.0.98" in ips
 
 
 def test_short_lifetimes_count_from_issuance_not_from_the_backdated_not_before(

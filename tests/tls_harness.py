@@ -73,11 +73,20 @@ class TlsJuju(FakeJuju):
         super().__init__(tmp_path / "model", layers=[overlay, LAYER_TLS],
                          fresh_modules=("charms.layer.options",), **kw)
         self.secrets = secrets
+        self.network_gets = 0
+
+    def _network_get(self, endpoint):
+        """What ``names._network_get`` runs (the layer calls ``network-get`` itself)."""
+        self.network_gets += 1
+        return self._tool_network_get(endpoint)
 
     def _new_process(self, u):
         super()._new_process(u)
         self.secrets.pending = {}
         from charms.layer import options
+        from charms.layer.tls import names
+
+        names._network_get = self._network_get
 
         options._CACHE.clear()
 

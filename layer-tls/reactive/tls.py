@@ -77,7 +77,9 @@ def install_ca_bundle():
 @hook("config-changed", "upgrade-charm", "update-status")
 def check_names():
     """Ask for a new certificate when the unit's addresses, host names or extra SANs
-    changed since the last CSR (the order of names never matters)."""
+    changed since the last CSR (the order of names never matters). Addresses are looked
+    up again only in config-changed and upgrade-charm: Juju runs config-changed when
+    they change, so update-status checks the other names without a hook tool."""
     from charms.layer.tls import status, unit
     from charms.reactive import endpoint_from_name
 
@@ -88,7 +90,9 @@ def check_names():
         return
     unit.update_renewal_time(settings)
     tls = endpoint_from_name("certificates")
-    if tls is not None and tls.own_csr() and unit.names_changed(settings):
+    refresh = hookenv.hook_name() != "update-status"
+    if tls is not None and tls.own_csr() and unit.names_changed(settings,
+                                                               refresh_addresses=refresh):
         hookenv.log("layer:tls: this unit's names changed; requesting a new certificate")
         tls.request_new_csr()
 

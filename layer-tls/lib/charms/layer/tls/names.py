@@ -8,7 +8,9 @@ The result is sorted and deduplicated so that the order never causes a reissue.
 """
 from __future__ import annotations
 
+import json
 import socket
+import subprocess
 from typing import Iterable, List, NamedTuple
 
 from .sans import is_valid_dns_name, split_names
@@ -26,25 +28,44 @@ class UnitNames(NamedTuple):
         return {"dns": self.dns_names, "ips": self.ip_addresses}
 
 
+def _network_get(endpoint: str) -> object:
+    """``network-get <endpoint>`` as JSON. Called directly, not through charmhelpers'
+    ``network_get``, which first runs ``jujud version`` (a process per call) to refuse
+    Juju < 2.2; this layer needs Juju 2.9 or later anyway."""
+    out = subprocess.check_output(["network-get", endpoint, "--format", "json"],
+                                  stderr=subprocess.DEVNULL)
+    return json.loads(out.decode("utf-8", "replace"))
+
+
 def network_addresses(endpoint: str) -> List[str]:
     """Ingress and bind addresses of ``endpoint`` plus the unit's private address."""
     from charmhelpers.core import hookenv
 
     found: List[str] = []
     try:
-        info = hookenv.network_get(endpoint) or {}
-    except Exception as exc:  # noqa: BLE001 - NotImplementedError, CalledProcessError...
+        info = _network_get(endpoint) or {}
+    except Exception as exc:  # noqa: BLE001 - OSError, CalledProcessError, bad JSON...
         hookenv.log(f"layer:tls: network-get {endpoint} failed ({type(exc).__name__})",
                     hookenv.WARNING)
         info = {}
     if isinstance(info, dict):
-        found += [a for a in info.get("ingress-addresses") or [] if isinstance(a, str)]
-        for binding in info.get("bind-addresses") or []:
-            for address in (binding or {}).get("addresses") or []:
-                value = (address or {}).get("value")
+        ingress = info.get("ingress-addresses")
+        found += [a for a in ingress if isinstance(a, str)] if isinstance(ingress, list) else []
+        bindings = info.get("bind-addresses")
+        for binding in bindings if isinstance(bindings, list) else []:
+            if not isinstance(binding, dict):
+                continue
+            addresses = binding.get("addresses")
+            for address in addresses if isinstance(addresses, list) else []:
+                value = address.get("value") if isinstance(address, dict) else None
                 if isinstance(value, str):
                     found.append(value)
-    private = hookenv.unit_private_ip()
+    try:
+        private = hookenv.unit_private_ip()
+    except Exception as exc:  # noqa: BLE001 - unit-get failed: the addresses above remain
+        hookenv.log(f"layer:tls: unit-get private-address failed ({type(exc).__name__})",
+                    hookenv.WARNING)
+        private = None
     if isinstance(private, str) and private:
         found.append(private)
     return found

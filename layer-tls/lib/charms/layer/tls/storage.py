@@ -27,6 +27,7 @@ LEGACY_EXTRA_SANS = "extra_sans"
 PENDING_KEY = "layer.tls.key"            # key of the CSR currently published
 CSR = "layer.tls.csr"                    # the CSR currently published
 CSR_NAMES = "layer.tls.csr-names"        # {"dns": [...], "ips": [...]} sorted, of that CSR
+ADDRESSES = "layer.tls.addresses"        # the unit's addresses at the last network-get
 INSTALLED_KEY = "layer.tls.installed.key"
 INSTALLED_CERT = "layer.tls.installed.certificate"
 INSTALLED_BUNDLE = "layer.tls.installed.ca-bundle"

@@ -34,7 +34,26 @@ CA_FLAGS = (
 CHANGED_FLAG = "tls.certificate.changed"
 
 
-def current_names(settings: Settings):
+def unit_addresses(*, refresh: bool = True) -> list:
+    """This unit's network addresses. ``refresh=False`` answers from the addresses of the
+    last look-up (kept in unitdata) and runs no hook tool: Juju runs config-changed
+    whenever the machine's addresses change (worker/uniter/resolver.go: a new addresses
+    hash runs config-changed), so a hook other than config-changed, install or
+    upgrade-charm need not run ``network-get`` and ``unit-get`` to notice a change."""
+    from . import names
+
+    kv = unitdata.kv()
+    if not refresh:
+        cached = kv.get(storage.ADDRESSES)
+        if isinstance(cached, list) and all(isinstance(a, str) for a in cached):
+            return cached
+    found = names.network_addresses(PEER_ENDPOINT)
+    if kv.get(storage.ADDRESSES) != found:
+        kv.set(storage.ADDRESSES, found)
+    return found
+
+
+def current_names(settings: Settings, *, refresh_addresses: bool = True):
     """This unit's names now (sorted): network addresses, host names and extra SANs."""
     from . import names
 
@@ -42,7 +61,7 @@ def current_names(settings: Settings):
     if not isinstance(extra, list):
         hookenv.log("layer:tls: unitdata extra_sans is not a list; ignored", hookenv.WARNING)
         extra = []
-    return names.unit_names(names.network_addresses(PEER_ENDPOINT), names.host_names(),
+    return names.unit_names(unit_addresses(refresh=refresh_addresses), names.host_names(),
                             [str(e) for e in extra], settings.extra_sans)
 
 
@@ -86,10 +105,12 @@ def adopt_key(key_pem: str) -> bool:
     return True
 
 
-def names_changed(settings: Settings) -> bool:
-    """True when the names of the published CSR differ from the unit's names now."""
+def names_changed(settings: Settings, *, refresh_addresses: bool = True) -> bool:
+    """True when the names of the published CSR differ from the unit's names now
+    (``refresh_addresses``: see ``unit_addresses``)."""
     published = unitdata.kv().get(storage.CSR_NAMES)
-    return published is not None and published != current_names(settings).as_dict
+    return published is not None and published != current_names(
+        settings, refresh_addresses=refresh_addresses).as_dict
 
 
 def install_certificate(tls, settings: Settings) -> Optional[str]:

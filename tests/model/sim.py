@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 import yaml
+from jujurules import commit, store, tools
 
 from .build import ensure_charm_venv
-from .tools import jujutool
 
 HERE = Path(__file__).resolve().parent
 TESTS = HERE.parent
@@ -178,7 +178,7 @@ class Model:
         self.bin = self.dir / "bin"
         self.state_path = str(self.dir / "state.json")
         self._install_tools()
-        jujutool.write_state(self.state_path, self._initial_state(config or {}))
+        store.write_state(self.state_path, self._initial_state(config or {}))
 
     # ------------------------------------------------------------ setup
 
@@ -193,13 +193,14 @@ class Model:
         self.bin.mkdir(exist_ok=True)
         script = TOOL_SCRIPT.read_text()
         yaml_path = str(Path(yaml.__file__).resolve().parent.parent)
-        baked = {"state": self.state_path, "yaml_path": [yaml_path]}
+        baked = {"state": self.state_path, "yaml_path": [yaml_path],
+                 "package_path": [str(TESTS)]}
         script = script.replace("#!/usr/bin/env python3", f"#!{BASE_PYTHON} -IS", 1)
         script = script.replace("\nBAKED = {}\n", f"\nBAKED = {json.dumps(baked)}\n", 1)
         target = self.bin / "jujutool.py"
         target.write_text(script)
         target.chmod(0o755)
-        for tool in jujutool.TOOLS:
+        for tool in tools.TOOLS:
             if tool.startswith("secret-") and not self.secrets_supported:
                 continue  # Juju 2.9 has no secret tools: "command not found"
             if tool == "juju-log" and self.fast_log:
@@ -250,7 +251,7 @@ class Model:
     # ------------------------------------------------------------ state access
 
     def _locked(self):
-        return jujutool.Locked(self.state_path)
+        return store.Locked(self.state_path)
 
     def state(self):
         """A copy of the whole state (committed data, secrets, contexts)."""
@@ -729,7 +730,7 @@ class Model:
         with self._locked() as L:
             st = L.data
             ctx = st["contexts"].pop(ctx_id)
-            changed = jujutool.commit_context(st, ctx) if ok else None
+            changed = commit.commit_context(st, ctx) if ok else None
             L.dirty = True
             leader = st["leader"]
             leader_changed = st["leader_settings"] != before["leader_settings"]

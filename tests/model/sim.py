@@ -14,23 +14,26 @@ import random
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import uuid
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional
 
 import yaml
-from jujurules import commit, store, tools
+from jujurules import commit, install, tools
+from jujurules.server import ToolServer
 
 from .build import ensure_charm_venv
 
 HERE = Path(__file__).resolve().parent
 TESTS = HERE.parent
-TOOL_SCRIPT = HERE / "tools" / "jujutool.py"
+JUJU_LOG_SH = HERE / "tools" / "juju-log.sh"
 HOSTSHIM = HERE / "hostshim"
 SHIM = TESTS / "shim"
-BASE_PYTHON = Path(os.path.realpath(sys.executable))  # the tools need no venv: -I -S
+BASE_PYTHON = Path(os.path.realpath(sys.executable))  # the Python client needs no venv
 JUJU3 = "3.6.4"
 JUJU2 = "2.9.46"
 
@@ -176,9 +179,12 @@ class Model:
         self.dir.mkdir(parents=True, exist_ok=True)
         (self.dir / "logs").mkdir(exist_ok=True)
         self.bin = self.dir / "bin"
-        self.state_path = str(self.dir / "state.json")
+        self.state_path = str(self.dir / "state.json")  # a copy, saved after settle()
+        self._lock = threading.RLock()
+        self.st = self._initial_state(config or {})
+        self.server = ToolServer(self.st, self._lock)
+        weakref.finalize(self, self.server.close)
         self._install_tools()
-        store.write_state(self.state_path, self._initial_state(config or {}))
 
     # ------------------------------------------------------------ setup
 
@@ -191,24 +197,14 @@ class Model:
 
     def _install_tools(self):
         self.bin.mkdir(exist_ok=True)
-        script = TOOL_SCRIPT.read_text()
-        yaml_path = str(Path(yaml.__file__).resolve().parent.parent)
-        baked = {"state": self.state_path, "yaml_path": [yaml_path],
-                 "package_path": [str(TESTS)]}
-        script = script.replace("#!/usr/bin/env python3", f"#!{BASE_PYTHON} -IS", 1)
-        script = script.replace("\nBAKED = {}\n", f"\nBAKED = {json.dumps(baked)}\n", 1)
-        target = self.bin / "jujutool.py"
-        target.write_text(script)
-        target.chmod(0o755)
-        for tool in tools.TOOLS:
-            if tool.startswith("secret-") and not self.secrets_supported:
-                continue  # Juju 2.9 has no secret tools: "command not found"
-            if tool == "juju-log" and self.fast_log:
-                continue
-            (self.bin / tool).symlink_to("jujutool.py")
+        linked = [tool for tool in tools.TOOLS
+                  # Juju 2.9 has no secret tools: "command not found"
+                  if (self.secrets_supported or not tool.startswith("secret-"))
+                  and not (tool == "juju-log" and self.fast_log)]
+        client = install.install_tools(self.bin, tools.TOOLS, linked, str(BASE_PYTHON))
         if self.fast_log:
-            text = (TOOL_SCRIPT.parent / "juju-log.sh").read_text()
-            text = text.replace("@LOGDIR@", str(self.dir / "logs")).replace("@TOOL@", str(target))
+            text = JUJU_LOG_SH.read_text()
+            text = text.replace("@LOGDIR@", str(self.dir / "logs")).replace("@TOOL@", str(client))
             (self.bin / "juju-log").write_text(text)
             (self.bin / "juju-log").chmod(0o755)
 
@@ -251,12 +247,21 @@ class Model:
     # ------------------------------------------------------------ state access
 
     def _locked(self):
-        return store.Locked(self.state_path)
+        return _InMemory(self.st, self._lock)
 
     def state(self):
         """A copy of the whole state (committed data, secrets, contexts)."""
-        with open(self.state_path, encoding="utf-8") as f:
-            return json.load(f)
+        with self._lock:
+            return json.loads(json.dumps(self.st))
+
+    def save_state(self):
+        """Write the state to ``model/state.json`` (for a human to inspect)."""
+        text = json.dumps(self.state(), indent=1, sort_keys=True)
+        Path(self.state_path).write_text(text, encoding="utf-8")
+
+    def close(self):
+        """Stop the model's hook-tool server (also done when the model is collected)."""
+        self.server.close()
 
     # ------------------------------------------------------------ operator actions
 
@@ -288,7 +293,6 @@ class Model:
                                       for rid in self.relations}
             if st["leader"] is None and claim_leadership and self._elect_at is None:
                 st["leader"] = unit.name
-            L.dirty = True
         unit.boot.append(Hook("install"))
         for rid in sorted(self.relations):
             unit.boot.append(Hook("relation-created", rid, remote="", departing=""))
@@ -306,7 +310,6 @@ class Model:
             members = {rid: sorted(v["members"]) for rid, v in views[name].items()}
             L.data["units"][name]["alive"] = False
             L.data["units"][name]["dying"] = True
-            L.dirty = True
         for other in self._alive():
             for rid, rp in other.rel.items():
                 rp.changed.discard(name)
@@ -332,7 +335,6 @@ class Model:
         with self._locked() as L:
             old = L.data["leader"]
             L.data["leader"] = name
-            L.dirty = True
             secrets = L.data["secrets"]
         if old == name:
             return
@@ -355,7 +357,6 @@ class Model:
                 L.data["config"][k] = (self._typed_default(k, self.options[k]) if v is None
                                        else self._coerce(k, v))
             changed = L.data["config"] != before
-            L.dirty = True
         if changed:
             for u in self._alive():
                 if not u.boot_has("config-changed"):
@@ -547,6 +548,7 @@ class Model:
                     stats.seconds = time.monotonic() - start
                     raise HookFailed(run, u.failures)
         stats.seconds = time.monotonic() - start
+        self.save_state()
         return stats
 
     # ------------------------------------------------------------ running a hook
@@ -559,8 +561,7 @@ class Model:
         return hook.kind
 
     def _leader(self):
-        with open(self.state_path, encoding="utf-8") as f:
-            return json.load(f)["leader"]
+        return self.st["leader"]
 
     def _env(self, u: Unit, hook_name, ctx_id, hook: Optional[Hook], action=None):
         env = {
@@ -570,7 +571,7 @@ class Model:
             "CHARM_DIR": str(u.charm_dir), "JUJU_CHARM_DIR": str(u.charm_dir),
             "CHARM_VENV": str(self.venv),
             "JUJU_CONTEXT_ID": ctx_id,
-            "JUJU_AGENT_SOCKET_ADDRESS": f"@{self.dir}/agent-{u.name.replace('/', '-')}",
+            "JUJU_AGENT_SOCKET_ADDRESS": self.server.address,
             "JUJU_AGENT_SOCKET_NETWORK": "unix",
             "JUJU_UNIT_NAME": u.name, "JUJU_MODEL_UUID": self.uuid,
             "JUJU_MODEL_NAME": self.name, "JUJU_API_ADDRESSES": "127.0.0.1:17070",
@@ -644,7 +645,6 @@ class Model:
                 "pending": {"unit": {}, "app": {}, "ports": [], "secrets": []},
                 "log": str(u.log), "action": action,
             }
-            L.dirty = True
             before = {"leader_settings": dict(st["leader_settings"])}
         return ctx_id, before
 
@@ -731,7 +731,6 @@ class Model:
             st = L.data
             ctx = st["contexts"].pop(ctx_id)
             changed = commit.commit_context(st, ctx) if ok else None
-            L.dirty = True
             leader = st["leader"]
             leader_changed = st["leader_settings"] != before["leader_settings"]
             views = st["views"]
@@ -827,7 +826,6 @@ class Model:
                                         "egress-subnets": f"{u.address}/32"}
                 if rel.get("app_written"):
                     u.rel[rid].app_changed = True
-            L.dirty = True
         for other in self._alive():
             if other is u or not other.in_scope:
                 continue
@@ -850,7 +848,6 @@ class Model:
             was_leader = st["leader"] == u.name
             if was_leader:
                 st["leader"] = None
-            L.dirty = True
             secrets, leader = st["secrets"], st["leader"]
         if was_leader:
             if self.leaderless_hooks:
@@ -1008,3 +1005,19 @@ class Model:
     def runs(self, unit=None, hook=None):
         return [r for r in self.history if (unit is None or r.unit == unit)
                 and (hook is None or r.hook == hook)]
+
+
+class _InMemory:
+    """``with model._locked() as L: L.data[...]``: the in-memory state under the lock the
+    tool server takes."""
+
+    def __init__(self, data, lock):
+        self.data = data
+        self._lock = lock
+
+    def __enter__(self):
+        self._lock.acquire()
+        return self
+
+    def __exit__(self, *exc):
+        self._lock.release()

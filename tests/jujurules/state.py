@@ -40,13 +40,43 @@ def known_relations(st, ctx):
 
 
 def apply_writes(bag, writes):
+    """``bag`` with ``writes`` applied: an empty (or None) value deletes the key
+    (worker/uniter/runner/jujuc/relation-set.go, leader-set.go: ``key=`` unsets)."""
     out = dict(bag)
     for key, value in writes.items():
-        if value == "":
+        if value is None or value == "":
             out.pop(key, None)
         else:
             out[key] = value
     return out
+
+
+def require_leader_for_app_write(leader):
+    """relation-set --app by a non-leader: exit 1 (worker/uniter/runner/context/
+    relation.go ``ApplicationSettings``: only the leader gets a writable app bag)."""
+    if not leader:
+        raise run_error("cannot write relation settings")
+
+
+def require_leader_for_leader_set(leader):
+    """leader-set by a non-leader: exit 1 (worker/uniter/runner/context/leader.go
+    ``WriteLeaderSettings``)."""
+    if not leader:
+        raise run_error("cannot write leadership settings: cannot write settings: not the leader")
+
+
+def woken_by_commit(writer, app_bag, peer, members):
+    """The units a committed change of a relation bag wakes with relation-changed, among
+    ``members`` (the local units in the relation that could see it).
+
+    A unit-bag change wakes every other member (worker/uniter/remotestate/watcher.go: each
+    unit watches its remote units' settings). An app-bag change wakes the units of the
+    counterpart application (state/relationunit.go ``CounterpartApplications``): in a peer
+    relation that is the writer's own application, so every member, the writing leader
+    too; in a non-peer relation the remote application's units, none of the local ones."""
+    if app_bag:
+        return sorted(members) if peer else []
+    return sorted(m for m in members if m != writer)
 
 
 def own_unit_bag(st, ctx, rid):

@@ -16,6 +16,8 @@ from .state import (
     own_unit_bag,
     relation_id,
     remote_unit_bag,
+    require_leader_for_app_write,
+    require_leader_for_leader_set,
     unit_app,
 )
 
@@ -115,8 +117,7 @@ def t_relation_set(st, ctx, argv, call):
     if "format" in opts:
         msg = "--format flag deprecated for command \"relation-set\"\n"
     if opts.get("app"):
-        if not is_leader(st, ctx):
-            raise run_error("cannot write relation settings")
+        require_leader_for_app_write(is_leader(st, ctx))
         ctx["pending"]["app"].setdefault(rid, {}).update(settings)
     else:
         ctx["pending"]["unit"].setdefault(rid, {}).update(settings)
@@ -175,8 +176,7 @@ def t_leader_set(st, ctx, argv, call):
             raise usage_error(f'expected "key=value", got "{arg}"')
         k, _, v = arg.partition("=")
         settings[k] = v
-    if not is_leader(st, ctx):
-        raise run_error("cannot write leadership settings: cannot write settings: not the leader")
+    require_leader_for_leader_set(is_leader(st, ctx))
     st["leader_settings"] = apply_writes(st["leader_settings"], settings)
     return ""
 

@@ -25,6 +25,7 @@ from typing import Dict, List, Optional
 import yaml
 from jujurules import commit, install, tools
 from jujurules.server import ToolServer
+from jujurules.state import woken_by_commit
 
 from .build import ensure_charm_venv
 
@@ -758,20 +759,21 @@ class Model:
         return run
 
     def _queue_changes(self, writer: Unit, changed, leader, views):
+        """relation-changed for the units a commit wakes (jujurules.state.woken_by_commit):
+        a unit-bag change reaches the units that have the writer in their relation-list
+        (unless the relation-changed owed after its joined is still queued); an app-bag
+        change every unit in scope (peer relations), the leader too."""
+        alive = {u.name: u for u in self._alive()}
         for rid in changed["unit"]:
-            for other in self._alive():
-                if other is writer:
-                    continue
-                rp = other.rel[rid]
-                if writer.name in views[other.name][rid]["members"] and rp.owed != writer.name:
+            seeing = [n for n in alive if writer.name in views[n][rid]["members"]]
+            for name in woken_by_commit(writer.name, False, True, seeing):
+                rp = alive[name].rel[rid]
+                if rp.owed != writer.name:
                     rp.changed.add(writer.name)
-        # A committed app-bag change wakes every unit of the counterpart application; in a
-        # peer relation that is the writer's own application, so the leader too
-        # (state/relationunit.go CounterpartApplications).
         for rid in changed["app"]:
-            for other in self._alive():
-                if other.in_scope:
-                    other.rel[rid].app_changed = True
+            in_scope = [n for n, u in alive.items() if u.in_scope]
+            for name in woken_by_commit(writer.name, True, True, in_scope):
+                alive[name].rel[rid].app_changed = True
 
     def _queue_secret_events(self, secrets, leader):
         """Queue secret-changed and secret-remove from the committed secrets

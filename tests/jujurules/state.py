@@ -71,7 +71,9 @@ def woken_by_commit(writer, app_bag, peer, members):
 
     A unit-bag change wakes every other member (worker/uniter/remotestate/watcher.go: each
     unit watches its remote units' settings). An app-bag change wakes the units of the
-    counterpart application (state/relationunit.go ``CounterpartApplications``): in a peer
+    counterpart application (state/relationunit.go ``CounterpartApplications``; the units
+    watcher watches those applications' settings, state/watcher.go
+    ``newRelationUnitsWatcher``): in a peer
     relation that is the writer's own application, so every member, the writing leader
     too; in a non-peer relation the remote application's units, none of the local ones."""
     if app_bag:

@@ -2,9 +2,10 @@
 
 See tests/model/README.md for the rules implemented. In short: one application (the charm),
 its peer relations, N units each with its own charm dir, address and hostname; hooks are real
-processes (``hooks/<name>`` or ``dispatch``) talking to the fake hook tools (tools/jujutool.py)
-through one locked JSON state file; a seeded scheduler runs one hook at a time, picking the unit
-at random among those with work, so orders vary by seed and are reproducible.
+processes (``hooks/<name>`` or ``dispatch``) whose hook tools are thin clients of a server in
+this process (jujurules.server) holding the state in memory, with Juju's rules written once in
+tests/jujurules; a seeded scheduler runs one hook at a time, picking the unit at random among
+those with work, so orders vary by seed and are reproducible.
 """
 import collections
 import contextlib

@@ -9,6 +9,7 @@ those with work, so orders vary by seed and are reproducible.
 """
 import collections
 import contextlib
+import functools
 import json
 import os
 import random
@@ -424,93 +425,91 @@ class Model:
     def _alive(self):
         return [u for u in self.units.values() if u.life == "alive"]
 
-    def _next(self, u: Unit) -> Optional[Hook]:
+    def _agenda(self, u: Unit):
+        """The unit's to-do, one ordered agenda: yields ``(hook, take)`` in the order the
+        unit agent picks its next operation (worker/uniter/resolver.go ``NextOp`` then
+        ``nextOp``: a failed hook first, then the boot sequence, leadership, secrets
+        (worker/uniter/secrets/resolver.go), upgrade-charm, config-changed, relations
+        (worker/uniter/relation/resolver.go: per relation, the changed owed after a
+        joined, departed, the app bag, joined, unit bags), update-status). ``take()``
+        takes the hook off the to-do before it runs; a failure re-queues it as the retry."""
         if u.life == "dead":
-            return None
+            return
         if u.retry is not None:
-            return u.retry
+            yield u.retry, _nothing  # stays queued until it succeeds or is resolved
+            return
         if u.boot:
-            return u.boot[0]
+            yield u.boot[0], u.boot.popleft
         if u.life != "alive" or not u.started:
-            return None
+            return
         if u.elected:
-            return Hook("leader-elected")
+            yield Hook("leader-elected"), lambda: setattr(u, "elected", False)
         if u.lsc:
-            return Hook("leader-settings-changed")
+            yield Hook("leader-settings-changed"), lambda: setattr(u, "lsc", False)
         if u.secret_changed:
             xid = min(u.secret_changed)
             revision, label = u.secret_changed[xid]
-            return Hook("secret-changed", secret=xid, revision=revision, label=label)
+
+            def told(xid=xid, revision=revision):
+                u.secret_changed.pop(xid, None)
+                u.secret_known[xid] = revision
+            yield Hook("secret-changed", secret=xid, revision=revision, label=label), told
         if u.secret_remove:
-            xid, revision, label = min(u.secret_remove)
-            return Hook("secret-remove", secret=xid, revision=revision, label=label)
-        if u.upgrade:  # after leadership and secrets (resolver.go NextOp, then nextOp)
-            return Hook("upgrade-charm")
+            entry = min(u.secret_remove)
+            xid, revision, label = entry
+
+            def removed(entry=entry, xid=xid, revision=revision):
+                u.secret_remove.discard(entry)
+                u.obsolete_done.setdefault(xid, set()).add(revision)
+            yield Hook("secret-remove", secret=xid, revision=revision, label=label), removed
+        if u.upgrade:
+            def upgraded():
+                u.upgrade = False
+                u.config_changed = False  # the config-changed queued next covers it
+                u.boot.appendleft(Hook("config-changed"))
+            yield Hook("upgrade-charm"), upgraded
         if u.config_changed:
-            return Hook("config-changed")
+            yield Hook("config-changed"), lambda: setattr(u, "config_changed", False)
         for rid in sorted(u.rel):
             rp = u.rel[rid]
             if rp.owed:
-                return Hook("relation-changed", rid, remote=rp.owed)
-            if rp.departed:
-                return Hook("relation-departed", rid, remote=min(rp.departed))
-            if rp.app_changed:
-                return Hook("relation-changed", rid)
-            if rp.joined:
-                return Hook("relation-joined", rid, remote=min(rp.joined))
-            if rp.changed:
-                return Hook("relation-changed", rid, remote=min(rp.changed))
-        if u.update_status:
-            return Hook("update-status")
-        return None
+                remote = rp.owed
 
-    def _consume(self, u: Unit, hook: Hook):
-        """Take the hook off the unit's to-do (before it runs; a failure re-queues it)."""
-        if u.retry is not None:
-            return
-        if u.boot and u.boot[0] == hook:
-            u.boot.popleft()
-            return
-        k = hook.kind
-        if k == "upgrade-charm":
-            u.upgrade = False
-            u.config_changed = False  # the queued config-changed below covers it
-            u.boot.appendleft(Hook("config-changed"))
-        elif k == "leader-elected":
-            u.elected = False
-        elif k == "leader-settings-changed":
-            u.lsc = False
-        elif k == "config-changed":
-            u.config_changed = False
-        elif k == "update-status":
-            u.update_status = False
-        elif k == "secret-changed":
-            u.secret_changed.pop(hook.secret, None)
-            u.secret_known[hook.secret] = hook.revision
-        elif k == "secret-remove":
-            u.secret_remove.discard((hook.secret, hook.revision, hook.label))
-            u.obsolete_done.setdefault(hook.secret, set()).add(hook.revision)
-        elif hook.rid is not None:
-            rp = u.rel[hook.rid]
-            if k == "relation-changed" and not hook.remote:
-                rp.app_changed = False
-            elif k == "relation-changed":
-                if rp.owed == hook.remote:
+                def owed_done(rp=rp, remote=remote):
                     rp.owed = ""
-                rp.changed.discard(hook.remote)
-            elif k == "relation-departed":
-                rp.departed.discard(hook.remote)
-            elif k == "relation-joined":
-                rp.joined.discard(hook.remote)
-                rp.changed.discard(hook.remote)
+                    rp.changed.discard(remote)
+                yield Hook("relation-changed", rid, remote=remote), owed_done
+            if rp.departed:
+                remote = min(rp.departed)
+                yield Hook("relation-departed", rid, remote=remote), \
+                    functools.partial(rp.departed.discard, remote)
+            if rp.app_changed:
+                yield Hook("relation-changed", rid), functools.partial(setattr, rp,
+                                                                       "app_changed", False)
+            if rp.joined:
+                remote = min(rp.joined)
+
+                def joined_done(rp=rp, remote=remote):
+                    rp.joined.discard(remote)
+                    rp.changed.discard(remote)
+                yield Hook("relation-joined", rid, remote=remote), joined_done
+            if rp.changed:
+                yield Hook("relation-changed", rid, remote=min(rp.changed)), \
+                    functools.partial(rp.changed.discard, min(rp.changed))
+        if u.update_status:
+            yield Hook("update-status"), lambda: setattr(u, "update_status", False)
+
+    def _next(self, u: Unit):
+        """The first entry of the unit's agenda: ``(hook, take)``, or None when idle."""
+        return next(self._agenda(u), None)
 
     def pending(self):
         """{unit: next hook name} for units with work queued."""
         out = {}
         for u in self.units.values():
-            h = self._next(u)
-            if h is not None:
-                out[u.name] = self._hook_name(h, u)
+            first = self._next(u)
+            if first is not None:
+                out[u.name] = self._hook_name(first[0], u)
         return out
 
     def settle(self, max_hooks=5000, max_failures=5):
@@ -524,7 +523,8 @@ class Model:
         while True:
             if self._elect_at is not None and self._clock >= self._elect_at:
                 self._elect()
-            work = [(u, h) for u in self.units.values() for h in [self._next(u)] if h]
+            work = [(u, first) for u in self.units.values() for first in [self._next(u)]
+                    if first]
             if not work and self._elect_at is not None:
                 self._clock = self._elect_at  # nothing to do: the lease expires meanwhile
                 continue
@@ -672,9 +672,10 @@ class Model:
                 return when
         return ""
 
-    def _run(self, u: Unit, hook: Hook) -> HookRun:
+    def _run(self, u: Unit, first) -> HookRun:
+        hook, take = first
         hook_name = self._hook_name(hook, u)
-        self._consume(u, hook)
+        take()
         ctx_id, before = self._open_context(u, hook, hook_name)
         env = self._env(u, hook_name, ctx_id, hook)
         dispatch = u.charm_dir / "dispatch"
@@ -1024,3 +1025,7 @@ class _InMemory:
 
     def __exit__(self, *exc):
         self._lock.release()
+
+
+def _nothing():
+    """The take of a retry: the failed hook stays the unit's next until it succeeds."""

@@ -1,7 +1,7 @@
 """The hook-tool server: the model's state in memory, hook tools answered over a socket.
 
 Juju's hook tools are thin jujuc clients that send argv, stdin and JUJU_CONTEXT_ID to the
-unit agent over JUJU_AGENT_SOCKET_ADDRESS (cmd/jujud/main.go jujuCMain,
+unit agent over JUJU_AGENT_SOCKET_ADDRESS (cmd/jujud/main.go hookToolMain,
 worker/uniter/runner/jujuc/server.go); the simulator does the same, so a tool call costs a
 connect and a dict lookup instead of an interpreter start and a JSON load/save under a lock.
 

@@ -3,6 +3,8 @@ relations a unit knows, leadership, and the commit of a successful hook's buffer
 
 The state is one JSON-shaped dict (see tests/model/README.md); a hook context is
 ``state["contexts"][ctx_id]`` with its pending writes."""
+from typing import Dict, Iterable, List, Optional
+
 from .args import run_error, usage_error
 
 
@@ -39,7 +41,7 @@ def known_relations(st, ctx):
     return ctx.get("known_relations", list(st["relations"]))
 
 
-def apply_writes(bag, writes):
+def apply_writes(bag: Dict[str, str], writes: Dict[str, Optional[str]]) -> Dict[str, str]:
     """``bag`` with ``writes`` applied: an empty (or None) value deletes the key
     (worker/uniter/runner/jujuc/relation-set.go, leader-set.go: ``key=`` unsets)."""
     out = dict(bag)
@@ -51,21 +53,21 @@ def apply_writes(bag, writes):
     return out
 
 
-def require_leader_for_app_write(leader):
+def require_leader_for_app_write(leader: bool) -> None:
     """relation-set --app by a non-leader: exit 1 (worker/uniter/runner/context/
     relation.go ``ApplicationSettings``: only the leader gets a writable app bag)."""
     if not leader:
         raise run_error("cannot write relation settings")
 
 
-def require_leader_for_leader_set(leader):
+def require_leader_for_leader_set(leader: bool) -> None:
     """leader-set by a non-leader: exit 1 (worker/uniter/runner/context/leader.go
     ``WriteLeaderSettings``)."""
     if not leader:
         raise run_error("cannot write leadership settings: cannot write settings: not the leader")
 
 
-def woken_by_commit(writer, app_bag, peer, members):
+def woken_by_commit(writer: str, app_bag: bool, peer: bool, members: Iterable[str]) -> List[str]:
     """The units a committed change of a relation bag wakes with relation-changed, among
     ``members`` (the local units in the relation that could see it).
 

@@ -38,7 +38,6 @@ T_IMPORTS = time.perf_counter()
 
 LEADER = "tls/0"
 RID = "certificates:0"
-SECRET_ID = "d0a1b2c3d4e5f6g7h8i9"  # noqa: S105 - an id, not a secret
 # Writing tools: everything else only reads.
 WRITES = {"relation_set", "leader_set", "status_set", "application_version_set",
           "open_port", "close_port", "secret-add", "secret-set"}
@@ -62,60 +61,26 @@ class Counting:
 
 
 def make_juju(workdir, counting=None):
+    """tests/tls_harness.TlsJuju with its FakeSecrets (the harness's rules, not a copy), the
+    layer's ``run_tool`` seam and every patched hook tool counted."""
     import pathlib
 
-    import yaml
     from charms.layer.tls import ca_store
-    from reactive_harness import _PATCHED, FakeJuju
+    from reactive_harness import TOOL_NAMES
+    from tls_harness import FakeSecrets, TlsJuju
 
-    secrets = {"committed": {}, "pending": {}}
+    secrets = FakeSecrets()
 
     def run_tool(argv):
-        """secret-get/-info-get/-add/-set by label as Juju 3: commit at hook success."""
-        import subprocess
-
         if counting is not None:
             counting.calls.append((argv[0], repr(argv[1:]), ""))
-        done = subprocess.CompletedProcess
-        if argv[0] in ("secret-get", "secret-info-get"):
-            label = argv[argv.index("--label") + 1]
-            content = secrets["pending"].get(label) or secrets["committed"].get(label)
-            if content is None:
-                return done(argv, 1, "", f'ERROR secret "{label}" not found')
-            if argv[0] == "secret-info-get":
-                return done(argv, 0, json.dumps({SECRET_ID: {"label": label}}), "")
-            return done(argv, 0, json.dumps(content), "")
-        if argv[0] in ("secret-add", "secret-set"):
-            with open(argv[argv.index("--file") + 1]) as handle:
-                secrets["pending"][ca_store.SECRET_LABEL] = yaml.safe_load(handle)
-            return done(argv, 0, f"secret:{SECRET_ID}\n" if argv[0] == "secret-add" else "",
-                        "")
-        raise AssertionError(f"unexpected hook tool {argv}")
+        return secrets.run(argv)
 
     ca_store.run_tool = run_tool
-    overlay = pathlib.Path(workdir) / "overlay-layer"
-    overlay.mkdir(parents=True, exist_ok=True)
-    opts = {"certificate_path": "tls/server.crt", "key_path": "tls/server.key",
-            "ca_path": "tls/ca.crt", "system_ca_dir": "trust", "system_ca_update_command": ""}
-    (overlay / "layer.yaml").write_text(yaml.safe_dump({"options": {"tls": opts}}))
-
-    class BenchJuju(FakeJuju):
-        def _new_process(self, u):
-            super()._new_process(u)
-            secrets["pending"] = {}
-            from charms.layer import options
-
-            options._CACHE.clear()
-
-        def _commit(self, ctx):
-            super()._commit(ctx)
-            secrets["committed"].update(secrets["pending"])
-            secrets["pending"] = {}
-
-    juju = BenchJuju(pathlib.Path(workdir) / "model", layers=[overlay, ROOT + "/layer-tls"],
-                     fresh_modules=("charms.layer.options",))
+    pathlib.Path(workdir).mkdir(parents=True, exist_ok=True)
+    juju = TlsJuju(pathlib.Path(workdir), secrets)
     if counting is not None:
-        for name in _PATCHED:
+        for name in TOOL_NAMES:
             setattr(juju, "_tool_" + name,
                     counting.wrap(name, getattr(juju, "_tool_" + name)))
     return juju, secrets
@@ -163,7 +128,7 @@ def prepare(workdir, n, warm):
         _see_peer_data(juju, rid)
     state = {"kv": juju.kv(LEADER).getrange(""), "leader_settings": juju.leader_settings,
              "leader_bag": rel.unit_bags[LEADER], "app_bags": rel.app_bags,
-             "secrets": secrets["committed"], "peers": peers, "warm": warm,
+             "secrets": secrets.committed, "peers": peers, "warm": warm,
              "leader_address": juju.units[LEADER].address}
     with open(os.path.join(workdir, "state.json"), "w") as f:
         json.dump(state, f)
@@ -187,7 +152,7 @@ def load(workdir, counting):
     kv.update(state["kv"])
     kv.flush()
     juju.leader_settings.update(state["leader_settings"])
-    secrets["committed"].update(state["secrets"])
+    secrets.committed.update(state["secrets"])
     return juju, rid, len(state["peers"])
 
 

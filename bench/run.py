@@ -5,7 +5,8 @@
 Sections: pki (this library vs the openssl CLI and easy-rsa), leader (one leader hook
 signing 1,000 pending CSRs, in-process fake hook tools), hooks (quiet hooks of a charm with
 and without layer:tls in the simulated model), model (hooks to settle N units, bytes
-published; the slow one: `--skip model` or BENCH_SKIP=model leaves it out).
+published; the slow one: `--skip model` or BENCH_SKIP=model leaves it out), sim (the
+simulator's hook-tool call and a 10-unit tls-demo deploy, against the previous simulator).
 
 Each section is a function returning markdown; its result goes to
 bench/results/<section>.md and all present results are gathered in bench/results/README.md.
@@ -53,12 +54,18 @@ def _model(quick: bool) -> str:
                                    save=not quick)
 
 
+def _sim(quick: bool) -> str:
+    import sim_bench
+    return sim_bench.run_section(sim_bench.Config.quick() if quick else sim_bench.Config())
+
+
 # name -> function(quick) returning the section's markdown; run in this order.
 SECTIONS: Dict[str, Callable[[bool], str]] = {
     "pki": _pki,
     "leader": _leader,
     "hooks": _hooks,
     "model": _model,
+    "sim": _sim,
 }
 
 

@@ -8,9 +8,11 @@ registry, Endpoint instances, triggers, atstart/atexit callbacks, hookenv caches
 and the charm's ``reactive.*``/``relations.*`` modules are imported again, the hook tools
 that charmhelpers calls are answered from an in-memory table, and ``charms.reactive.main``
 runs for real. As in Juju, relation writes commit only if the hook succeeded (then
-``relation-changed`` events are queued for the other units), unitdata (flags) is
-committed or rolled back with the hook, and leader-set, status-set and juju-log take
-effect at once.
+``relation-changed`` events are queued for the units the change wakes: the other members
+for a unit bag, every member, the writing leader too, for a peer app bag), unitdata (flags)
+is committed or rolled back with the hook, and leader-set, status-set and juju-log take
+effect at once. These rules (empty values delete, leader-only app and leader writes, who
+a commit wakes) are ``jujurules``' (tests/jujurules), the ones the process model uses.
 
 Usage::
 
@@ -73,6 +75,13 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 import yaml
 from charmhelpers.core import hookenv, unitdata
 from charms.reactive import bus, endpoints, flags, relations, trace
+from jujurules.args import ToolError
+from jujurules.state import (
+    apply_writes,
+    require_leader_for_app_write,
+    require_leader_for_leader_set,
+    woken_by_commit,
+)
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 INTERFACE_TLS = ROOT / 'interface-tls'
@@ -473,9 +482,8 @@ class FakeJuju:
             _apply(bag, values)
             if bag == before:
                 continue  # Juju sends no relation-changed for a write that changes nothing
-            for other in rel.members:
-                if other == unit or (is_app and other == self.leader):
-                    continue
+            peer = rel.remote_app is None
+            for other in woken_by_commit(unit, is_app, peer, rel.members):
                 event = (other, f'{rel.endpoint}-relation-changed', rid,
                          None if is_app else unit)
                 if event not in self.pending:
@@ -537,8 +545,8 @@ class FakeJuju:
         if rid not in self.relations:
             raise subprocess.CalledProcessError(2, 'relation-set')
         me = ctx['unit'].name
-        if app and me != self.leader:
-            raise subprocess.CalledProcessError(1, 'relation-set')  # not the leader
+        if app:
+            _tool_rule(require_leader_for_app_write, me == self.leader, 'relation-set')
         settings = dict(relation_settings or {})
         settings.update(kwargs)
         values = {k: (None if v is None else str(v)) for k, v in settings.items()}
@@ -559,8 +567,7 @@ class FakeJuju:
     def _tool_leader_set(self, settings: Optional[Dict[str, Any]] = None, **kwargs: Any
                          ) -> None:
         ctx = self._ctx_or_fail()
-        if ctx['unit'].name != self.leader:
-            raise subprocess.CalledProcessError(1, 'leader-set')  # not the leader
+        _tool_rule(require_leader_for_leader_set, ctx['unit'].name == self.leader, 'leader-set')
         values = dict(settings or {})
         values.update(kwargs)
         values = {k: (None if v is None else str(v)) for k, v in values.items()}
@@ -632,7 +639,9 @@ class FakeJuju:
         self._ctx_or_fail()['run'].action_failed = message
 
 
-_PATCHED = tuple(name[len('_tool_'):] for name in vars(FakeJuju) if name.startswith('_tool_'))
+# The hookenv functions the harness answers (FakeJuju._tool_<name>).
+TOOL_NAMES = tuple(name[len('_tool_'):] for name in vars(FakeJuju) if name.startswith('_tool_'))
+_PATCHED = TOOL_NAMES
 
 
 def _reactive_main(call: Optional[Callable[[], Any]] = None) -> Any:
@@ -669,10 +678,19 @@ def _clear_triggers() -> None:
 
 
 def _apply(bag: Dict[str, str], values: Dict[str, Optional[str]]) -> None:
-    """Juju's rule: an empty or null value deletes the key."""
-    for key, value in values.items():
-        if value is None or value == '':
-            bag.pop(key, None)
-        else:
-            bag[key] = value
+    """Juju's rule (jujurules.state.apply_writes): an empty or null value deletes the key."""
+    new = apply_writes(bag, values)
+    bag.clear()
+    bag.update(new)
+
+
+def _tool_rule(rule: Callable[[bool], None], *args: Any) -> None:
+    """Apply a jujurules rule; its refusal fails the tool as charmhelpers sees a failed
+    hook tool (CalledProcessError with the tool's exit code)."""
+    *rule_args, tool = args
+    try:
+        rule(*rule_args)
+    except ToolError as exc:
+        raise subprocess.CalledProcessError(exc.code, tool, stderr=f'ERROR {exc.message}\n'
+                                            ) from None
 

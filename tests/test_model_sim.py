@@ -4,10 +4,12 @@ The fake charm's ``dispatch`` logs every hook to ``$SIM_UNIT_ROOT/hooks.log`` an
 ``on-hook`` from its charm dir, so each test can script what its units do.
 """
 import json
+import os
 import re
 import subprocess
 
 import pytest
+from jujurules import install
 from model import HookFailed, Model
 
 META = """\
@@ -133,6 +135,29 @@ def test_relation_set_file_yaml_and_deletes(model, tmp_path):
     assert "c" not in bag and "d" not in bag
     assert bag["private-address"] == "127.0.1.1" and bag["egress-subnets"] == "127.0.1.1/32"
     assert m.relation_data("fake/0")["a"] == "line1\nline2\n"
+
+
+def test_tools_are_thin_clients_stdin_and_relative_files_as_the_hook_sees_them(model):
+    """The tools on PATH are clients of the model's server (jujurules.server), the C one
+    when it was built, else the Python one; both read stdin only for ``--file -`` and open
+    a relative ``--file`` from the hook's working directory (the unit's charm dir)."""
+    m = model(units=1)
+    target = os.readlink(m.bin / "relation-get")
+    assert target in ("jujutool.py", str(install.BUILD / "jujuc"))
+    (m.unit("fake/0").charm_dir / "rel.yaml").write_text("r: relative\n")
+    with m.hook_context("fake/0", relation="ring") as tool:
+        for client in ([], [str(m.bin / "jujutool.py")]):
+            done = tool(*client, "relation-set", "--file", "-", input="a: 1\nb: two\n")
+            assert (done.returncode, done.stderr) == (0, "")
+            assert tool(*client, "relation-set", "--file", "rel.yaml").returncode == 0
+            missing = tool(*client, "relation-set", "--file", "nope.yaml")
+            assert missing.returncode == 1
+            assert "No such file or directory: 'nope.yaml'" in missing.stderr
+            bag = json.loads(tool(*client, "relation-get", "--format=json", "-",
+                                  "fake/0").stdout)
+            assert (bag["a"], bag["b"], bag["r"]) == ("1", "two", "relative")
+            assert tool(*client, "relation-set", "a=", "b=", "r=").returncode == 0
+    assert "a" not in m.relation_data("fake/0")
 
 
 # ------------------------------------------------------------------ commit rules

@@ -1,12 +1,16 @@
 """The in-memory Juju of reactive_harness with layer:tls built in, an in-memory secret
 store, and helpers shared by the layer handler and lifecycle tests (fixtures in conftest)."""
+import base64
 import json
 import os
 import pathlib
 import subprocess
 
 import yaml
-from charms.layer.tls import ca_store, pki, storage
+from charms.layer.tls import pki, storage
+from jujurules.commit import commit_context
+from jujurules.secrets import apply_secret_op, new_secret_id
+from jujurules.tools import Call, run_tool
 from reactive_harness import FakeJuju
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -15,48 +19,109 @@ PRIVATE_KEY_MARK = "PRIVATE KEY-----"
 
 
 class FakeSecrets:
-    """secret-add/-set/-get/-info-get by label, as Juju 3 does them: changes commit only
-    when the hook succeeds, and within the hook the pending content is seen."""
+    """Juju 3's secrets for the harness: the hook tools the layer calls (secret-add, -set,
+    -get, -info-get) answered by ``jujurules``' secret tools, the process model's rules
+    (owner and leader checks, revision tracking, pending content seen only in the hook
+    that made it), on a small state that commits only when the hook succeeds.
 
-    ID = "d0a1b2c3d4e5f6g7h8i9"
+    Test-facing views: ``committed`` ({label: content} of the committed secrets; a test
+    may plant or clear entries: the next hook sees them as new revisions), ``pending``
+    ({label: content} this hook would commit; set it to {} to drop it), ``unreadable`` (a
+    stderr line: every secret-get and secret-info-get fails with it), ``calls`` (tool
+    names), ``revisions`` (secret-set calls)."""
+
+    UUID = "00000000-0000-4000-8000-000000000000"  # the harness's JUJU_MODEL_UUID
 
     def __init__(self):
         self.committed = {}
-        self.pending = {}
         self.unreadable = None  # a stderr line: every secret-get fails with it
         self.calls = []
         self.revisions = 0
+        self._st = {"app": "tls", "uuid": self.UUID, "juju_version": "3.6.0",
+                    "leader": None, "secrets": {}, "relations": {}, "contexts": {}}
+        self._ctx_id = None
+        self._cwd = ""
 
-    def _content(self, label):
-        return self.pending.get(label) or self.committed.get(label)
+    # ---------------------------------------------------------------- hook life
 
-    def _read_file(self, argv):
-        with open(argv[argv.index("--file") + 1]) as handle:
-            return yaml.safe_load(handle)
+    def begin(self, app, unit, leader, cwd):
+        """A hook starts on ``unit``: a fresh context; secrets planted in ``committed``
+        by the test become the committed state."""
+        st = self._st
+        st["app"], st["leader"] = app, leader
+        self._sync_committed()
+        self._ctx_id = f"{unit}-{len(self.calls)}"
+        self._cwd = cwd
+        st["contexts"] = {self._ctx_id: {
+            "unit": unit, "rid": None, "known_relations": [],
+            "pending": {"unit": {}, "app": {}, "ports": [], "secrets": []}}}
+
+    def commit(self):
+        """The hook succeeded: its secret operations commit (jujurules.commit)."""
+        ctx = self._st["contexts"].pop(self._ctx_id, None)
+        if ctx is not None:
+            st_units = {ctx["unit"]: {"ports": []}}
+            self._st["units"] = st_units
+            commit_context(self._st, ctx)
+        self.committed = self._labelled(self._st["secrets"])
+
+    @property
+    def pending(self):
+        ctx = self._st["contexts"].get(self._ctx_id)
+        if ctx is None or not ctx["pending"]["secrets"]:
+            return {}
+        view = {k: json.loads(json.dumps(v)) for k, v in self._st["secrets"].items()}
+        for op in ctx["pending"]["secrets"]:
+            apply_secret_op(view, op)
+        return {label: content for label, content in self._labelled(view).items()
+                if self.committed.get(label) != content}
+
+    @pending.setter
+    def pending(self, value):
+        ctx = self._st["contexts"].get(self._ctx_id)
+        if ctx is not None and not value:
+            ctx["pending"]["secrets"] = []
+
+    # ---------------------------------------------------------------- the tools
 
     def run(self, argv):
         self.calls.append(argv[0])
-        ok = subprocess.CompletedProcess
-        label = ca_store.SECRET_LABEL
-        if argv[0] in ("secret-get", "secret-info-get"):
-            asked = argv[argv.index("--label") + 1]
-            if self.unreadable:
-                return ok(argv, 1, "", self.unreadable)
-            if self._content(asked) is None:
-                return ok(argv, 1, "", f'ERROR secret "{asked}" not found')
-            if argv[0] == "secret-info-get":
-                return ok(argv, 0, json.dumps({self.ID: {"label": asked, "revision": 1}}), "")
-            return ok(argv, 0, json.dumps(self._content(asked)), "")
-        if argv[0] == "secret-add":
-            assert argv[argv.index("--label") + 1] == label and self._content(label) is None
-            self.pending[label] = self._read_file(argv)
-            return ok(argv, 0, f"secret:{self.ID}\n", "")
+        if argv[0] not in ("secret-add", "secret-set", "secret-get", "secret-info-get"):
+            raise AssertionError(f"unexpected hook tool {argv}")
+        if self.unreadable and argv[0] in ("secret-get", "secret-info-get"):
+            return subprocess.CompletedProcess(argv, 1, "", self.unreadable)
         if argv[0] == "secret-set":
-            assert argv[1] == f"secret:{self.ID}" and self._content(label) is not None
-            self.pending[label] = self._read_file(argv)
             self.revisions += 1
-            return ok(argv, 0, "", "")
-        raise AssertionError(f"unexpected hook tool {argv}")
+        rc, out, err = run_tool(self._st, self._ctx_id, argv[0], argv[1:], Call(self._cwd))
+        return subprocess.CompletedProcess(argv, rc, out, err)
+
+    # ---------------------------------------------------------------- internals
+
+    @staticmethod
+    def _labelled(secrets):
+        return {s["label"]: {k: base64.b64decode(v).decode("utf-8") for k, v in
+                             s["revisions"][str(s["revision"])].items()}
+                for s in secrets.values() if s["label"]}
+
+    def _sync_committed(self):
+        secrets = self._st["secrets"]
+        have = self._labelled(secrets)
+        by_label = {s["label"]: xid for xid, s in secrets.items()}
+        for label in set(have) - set(self.committed):
+            secrets.pop(by_label[label])
+        for label, content in self.committed.items():
+            if have.get(label) == content:
+                continue
+            encoded = {k: base64.b64encode(str(v).encode("utf-8")).decode("ascii")
+                       for k, v in content.items()}
+            if label in by_label:
+                apply_secret_op(secrets, {"op": "set", "id": by_label[label],
+                                          "content": encoded})
+            else:
+                xid = new_secret_id(self._st)
+                apply_secret_op(secrets, {"op": "add", "id": xid, "owner": "application",
+                                          "owner_id": self._st["app"], "label": label,
+                                          "content": encoded})
 
 
 class TlsJuju(FakeJuju):
@@ -82,7 +147,7 @@ class TlsJuju(FakeJuju):
 
     def _new_process(self, u):
         super()._new_process(u)
-        self.secrets.pending = {}
+        self.secrets.begin(self.app, u.name, self.leader, str(u.charm_dir))
         from charms.layer import options
         from charms.layer.tls import names
 
@@ -92,8 +157,7 @@ class TlsJuju(FakeJuju):
 
     def _commit(self, ctx):
         super()._commit(ctx)
-        self.secrets.committed.update(self.secrets.pending)
-        self.secrets.pending = {}
+        self.secrets.commit()
 
 
 def unit_host_names():

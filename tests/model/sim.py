@@ -2,35 +2,41 @@
 
 See tests/model/README.md for the rules implemented. In short: one application (the charm),
 its peer relations, N units each with its own charm dir, address and hostname; hooks are real
-processes (``hooks/<name>`` or ``dispatch``) talking to the fake hook tools (tools/jujutool.py)
-through one locked JSON state file; a seeded scheduler runs one hook at a time, picking the unit
-at random among those with work, so orders vary by seed and are reproducible.
+processes (``hooks/<name>`` or ``dispatch``) whose hook tools are thin clients of a server in
+this process (jujurules.server) holding the state in memory, with Juju's rules written once in
+tests/jujurules; a seeded scheduler runs one hook at a time, picking the unit at random among
+those with work, so orders vary by seed and are reproducible.
 """
 import collections
 import contextlib
+import functools
 import json
 import os
 import random
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import uuid
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional
 
 import yaml
+from jujurules import commit, install, tools
+from jujurules.server import ToolServer
+from jujurules.state import woken_by_commit
 
 from .build import ensure_charm_venv
-from .tools import jujutool
 
 HERE = Path(__file__).resolve().parent
 TESTS = HERE.parent
-TOOL_SCRIPT = HERE / "tools" / "jujutool.py"
+JUJU_LOG_SH = HERE / "tools" / "juju-log.sh"
 HOSTSHIM = HERE / "hostshim"
 SHIM = TESTS / "shim"
-BASE_PYTHON = Path(os.path.realpath(sys.executable))  # the tools need no venv: -I -S
+BASE_PYTHON = Path(os.path.realpath(sys.executable))  # the Python client needs no venv
 JUJU3 = "3.6.4"
 JUJU2 = "2.9.46"
 
@@ -176,9 +182,12 @@ class Model:
         self.dir.mkdir(parents=True, exist_ok=True)
         (self.dir / "logs").mkdir(exist_ok=True)
         self.bin = self.dir / "bin"
-        self.state_path = str(self.dir / "state.json")
+        self.state_path = str(self.dir / "state.json")  # a copy, saved after settle()
+        self._lock = threading.RLock()
+        self.st = self._initial_state(config or {})
+        self.server = ToolServer(self.st, self._lock)
+        weakref.finalize(self, self.server.close)
         self._install_tools()
-        jujutool.write_state(self.state_path, self._initial_state(config or {}))
 
     # ------------------------------------------------------------ setup
 
@@ -191,23 +200,14 @@ class Model:
 
     def _install_tools(self):
         self.bin.mkdir(exist_ok=True)
-        script = TOOL_SCRIPT.read_text()
-        yaml_path = str(Path(yaml.__file__).resolve().parent.parent)
-        baked = {"state": self.state_path, "yaml_path": [yaml_path]}
-        script = script.replace("#!/usr/bin/env python3", f"#!{BASE_PYTHON} -IS", 1)
-        script = script.replace("\nBAKED = {}\n", f"\nBAKED = {json.dumps(baked)}\n", 1)
-        target = self.bin / "jujutool.py"
-        target.write_text(script)
-        target.chmod(0o755)
-        for tool in jujutool.TOOLS:
-            if tool.startswith("secret-") and not self.secrets_supported:
-                continue  # Juju 2.9 has no secret tools: "command not found"
-            if tool == "juju-log" and self.fast_log:
-                continue
-            (self.bin / tool).symlink_to("jujutool.py")
+        linked = [tool for tool in tools.TOOLS
+                  # Juju 2.9 has no secret tools: "command not found"
+                  if (self.secrets_supported or not tool.startswith("secret-"))
+                  and not (tool == "juju-log" and self.fast_log)]
+        client = install.install_tools(self.bin, tools.TOOLS, linked, str(BASE_PYTHON))
         if self.fast_log:
-            text = (TOOL_SCRIPT.parent / "juju-log.sh").read_text()
-            text = text.replace("@LOGDIR@", str(self.dir / "logs")).replace("@TOOL@", str(target))
+            text = JUJU_LOG_SH.read_text()
+            text = text.replace("@LOGDIR@", str(self.dir / "logs")).replace("@TOOL@", str(client))
             (self.bin / "juju-log").write_text(text)
             (self.bin / "juju-log").chmod(0o755)
 
@@ -250,12 +250,21 @@ class Model:
     # ------------------------------------------------------------ state access
 
     def _locked(self):
-        return jujutool.Locked(self.state_path)
+        return _InMemory(self.st, self._lock)
 
     def state(self):
         """A copy of the whole state (committed data, secrets, contexts)."""
-        with open(self.state_path, encoding="utf-8") as f:
-            return json.load(f)
+        with self._lock:
+            return json.loads(json.dumps(self.st))
+
+    def save_state(self):
+        """Write the state to ``model/state.json`` (for a human to inspect)."""
+        text = json.dumps(self.state(), indent=1, sort_keys=True)
+        Path(self.state_path).write_text(text, encoding="utf-8")
+
+    def close(self):
+        """Stop the model's hook-tool server (also done when the model is collected)."""
+        self.server.close()
 
     # ------------------------------------------------------------ operator actions
 
@@ -287,7 +296,6 @@ class Model:
                                       for rid in self.relations}
             if st["leader"] is None and claim_leadership and self._elect_at is None:
                 st["leader"] = unit.name
-            L.dirty = True
         unit.boot.append(Hook("install"))
         for rid in sorted(self.relations):
             unit.boot.append(Hook("relation-created", rid, remote="", departing=""))
@@ -305,7 +313,6 @@ class Model:
             members = {rid: sorted(v["members"]) for rid, v in views[name].items()}
             L.data["units"][name]["alive"] = False
             L.data["units"][name]["dying"] = True
-            L.dirty = True
         for other in self._alive():
             for rid, rp in other.rel.items():
                 rp.changed.discard(name)
@@ -331,7 +338,6 @@ class Model:
         with self._locked() as L:
             old = L.data["leader"]
             L.data["leader"] = name
-            L.dirty = True
             secrets = L.data["secrets"]
         if old == name:
             return
@@ -354,7 +360,6 @@ class Model:
                 L.data["config"][k] = (self._typed_default(k, self.options[k]) if v is None
                                        else self._coerce(k, v))
             changed = L.data["config"] != before
-            L.dirty = True
         if changed:
             for u in self._alive():
                 if not u.boot_has("config-changed"):
@@ -420,93 +425,91 @@ class Model:
     def _alive(self):
         return [u for u in self.units.values() if u.life == "alive"]
 
-    def _next(self, u: Unit) -> Optional[Hook]:
+    def _agenda(self, u: Unit):
+        """The unit's to-do, one ordered agenda: yields ``(hook, take)`` in the order the
+        unit agent picks its next operation (worker/uniter/resolver.go ``NextOp`` then
+        ``nextOp``: a failed hook first, then the boot sequence, leadership, secrets
+        (worker/uniter/secrets/resolver.go), upgrade-charm, config-changed, relations
+        (worker/uniter/relation/resolver.go: per relation, the changed owed after a
+        joined, departed, the app bag, joined, unit bags), update-status). ``take()``
+        takes the hook off the to-do before it runs; a failure re-queues it as the retry."""
         if u.life == "dead":
-            return None
+            return
         if u.retry is not None:
-            return u.retry
+            yield u.retry, _nothing  # stays queued until it succeeds or is resolved
+            return
         if u.boot:
-            return u.boot[0]
+            yield u.boot[0], u.boot.popleft
         if u.life != "alive" or not u.started:
-            return None
+            return
         if u.elected:
-            return Hook("leader-elected")
+            yield Hook("leader-elected"), lambda: setattr(u, "elected", False)
         if u.lsc:
-            return Hook("leader-settings-changed")
+            yield Hook("leader-settings-changed"), lambda: setattr(u, "lsc", False)
         if u.secret_changed:
             xid = min(u.secret_changed)
             revision, label = u.secret_changed[xid]
-            return Hook("secret-changed", secret=xid, revision=revision, label=label)
+
+            def told(xid=xid, revision=revision):
+                u.secret_changed.pop(xid, None)
+                u.secret_known[xid] = revision
+            yield Hook("secret-changed", secret=xid, revision=revision, label=label), told
         if u.secret_remove:
-            xid, revision, label = min(u.secret_remove)
-            return Hook("secret-remove", secret=xid, revision=revision, label=label)
-        if u.upgrade:  # after leadership and secrets (resolver.go NextOp, then nextOp)
-            return Hook("upgrade-charm")
+            entry = min(u.secret_remove)
+            xid, revision, label = entry
+
+            def removed(entry=entry, xid=xid, revision=revision):
+                u.secret_remove.discard(entry)
+                u.obsolete_done.setdefault(xid, set()).add(revision)
+            yield Hook("secret-remove", secret=xid, revision=revision, label=label), removed
+        if u.upgrade:
+            def upgraded():
+                u.upgrade = False
+                u.config_changed = False  # the config-changed queued next covers it
+                u.boot.appendleft(Hook("config-changed"))
+            yield Hook("upgrade-charm"), upgraded
         if u.config_changed:
-            return Hook("config-changed")
+            yield Hook("config-changed"), lambda: setattr(u, "config_changed", False)
         for rid in sorted(u.rel):
             rp = u.rel[rid]
             if rp.owed:
-                return Hook("relation-changed", rid, remote=rp.owed)
-            if rp.departed:
-                return Hook("relation-departed", rid, remote=min(rp.departed))
-            if rp.app_changed:
-                return Hook("relation-changed", rid)
-            if rp.joined:
-                return Hook("relation-joined", rid, remote=min(rp.joined))
-            if rp.changed:
-                return Hook("relation-changed", rid, remote=min(rp.changed))
-        if u.update_status:
-            return Hook("update-status")
-        return None
+                remote = rp.owed
 
-    def _consume(self, u: Unit, hook: Hook):
-        """Take the hook off the unit's to-do (before it runs; a failure re-queues it)."""
-        if u.retry is not None:
-            return
-        if u.boot and u.boot[0] == hook:
-            u.boot.popleft()
-            return
-        k = hook.kind
-        if k == "upgrade-charm":
-            u.upgrade = False
-            u.config_changed = False  # the queued config-changed below covers it
-            u.boot.appendleft(Hook("config-changed"))
-        elif k == "leader-elected":
-            u.elected = False
-        elif k == "leader-settings-changed":
-            u.lsc = False
-        elif k == "config-changed":
-            u.config_changed = False
-        elif k == "update-status":
-            u.update_status = False
-        elif k == "secret-changed":
-            u.secret_changed.pop(hook.secret, None)
-            u.secret_known[hook.secret] = hook.revision
-        elif k == "secret-remove":
-            u.secret_remove.discard((hook.secret, hook.revision, hook.label))
-            u.obsolete_done.setdefault(hook.secret, set()).add(hook.revision)
-        elif hook.rid is not None:
-            rp = u.rel[hook.rid]
-            if k == "relation-changed" and not hook.remote:
-                rp.app_changed = False
-            elif k == "relation-changed":
-                if rp.owed == hook.remote:
+                def owed_done(rp=rp, remote=remote):
                     rp.owed = ""
-                rp.changed.discard(hook.remote)
-            elif k == "relation-departed":
-                rp.departed.discard(hook.remote)
-            elif k == "relation-joined":
-                rp.joined.discard(hook.remote)
-                rp.changed.discard(hook.remote)
+                    rp.changed.discard(remote)
+                yield Hook("relation-changed", rid, remote=remote), owed_done
+            if rp.departed:
+                remote = min(rp.departed)
+                yield Hook("relation-departed", rid, remote=remote), \
+                    functools.partial(rp.departed.discard, remote)
+            if rp.app_changed:
+                yield Hook("relation-changed", rid), functools.partial(setattr, rp,
+                                                                       "app_changed", False)
+            if rp.joined:
+                remote = min(rp.joined)
+
+                def joined_done(rp=rp, remote=remote):
+                    rp.joined.discard(remote)
+                    rp.changed.discard(remote)
+                yield Hook("relation-joined", rid, remote=remote), joined_done
+            if rp.changed:
+                yield Hook("relation-changed", rid, remote=min(rp.changed)), \
+                    functools.partial(rp.changed.discard, min(rp.changed))
+        if u.update_status:
+            yield Hook("update-status"), lambda: setattr(u, "update_status", False)
+
+    def _next(self, u: Unit):
+        """The first entry of the unit's agenda: ``(hook, take)``, or None when idle."""
+        return next(self._agenda(u), None)
 
     def pending(self):
         """{unit: next hook name} for units with work queued."""
         out = {}
         for u in self.units.values():
-            h = self._next(u)
-            if h is not None:
-                out[u.name] = self._hook_name(h, u)
+            first = self._next(u)
+            if first is not None:
+                out[u.name] = self._hook_name(first[0], u)
         return out
 
     def settle(self, max_hooks=5000, max_failures=5):
@@ -520,7 +523,8 @@ class Model:
         while True:
             if self._elect_at is not None and self._clock >= self._elect_at:
                 self._elect()
-            work = [(u, h) for u in self.units.values() for h in [self._next(u)] if h]
+            work = [(u, first) for u in self.units.values() for first in [self._next(u)]
+                    if first]
             if not work and self._elect_at is not None:
                 self._clock = self._elect_at  # nothing to do: the lease expires meanwhile
                 continue
@@ -546,6 +550,7 @@ class Model:
                     stats.seconds = time.monotonic() - start
                     raise HookFailed(run, u.failures)
         stats.seconds = time.monotonic() - start
+        self.save_state()
         return stats
 
     # ------------------------------------------------------------ running a hook
@@ -558,8 +563,7 @@ class Model:
         return hook.kind
 
     def _leader(self):
-        with open(self.state_path, encoding="utf-8") as f:
-            return json.load(f)["leader"]
+        return self.st["leader"]
 
     def _env(self, u: Unit, hook_name, ctx_id, hook: Optional[Hook], action=None):
         env = {
@@ -569,7 +573,7 @@ class Model:
             "CHARM_DIR": str(u.charm_dir), "JUJU_CHARM_DIR": str(u.charm_dir),
             "CHARM_VENV": str(self.venv),
             "JUJU_CONTEXT_ID": ctx_id,
-            "JUJU_AGENT_SOCKET_ADDRESS": f"@{self.dir}/agent-{u.name.replace('/', '-')}",
+            "JUJU_AGENT_SOCKET_ADDRESS": self.server.address,
             "JUJU_AGENT_SOCKET_NETWORK": "unix",
             "JUJU_UNIT_NAME": u.name, "JUJU_MODEL_UUID": self.uuid,
             "JUJU_MODEL_NAME": self.name, "JUJU_API_ADDRESSES": "127.0.0.1:17070",
@@ -643,7 +647,6 @@ class Model:
                 "pending": {"unit": {}, "app": {}, "ports": [], "secrets": []},
                 "log": str(u.log), "action": action,
             }
-            L.dirty = True
             before = {"leader_settings": dict(st["leader_settings"])}
         return ctx_id, before
 
@@ -669,9 +672,10 @@ class Model:
                 return when
         return ""
 
-    def _run(self, u: Unit, hook: Hook) -> HookRun:
+    def _run(self, u: Unit, first) -> HookRun:
+        hook, take = first
         hook_name = self._hook_name(hook, u)
-        self._consume(u, hook)
+        take()
         ctx_id, before = self._open_context(u, hook, hook_name)
         env = self._env(u, hook_name, ctx_id, hook)
         dispatch = u.charm_dir / "dispatch"
@@ -729,8 +733,7 @@ class Model:
         with self._locked() as L:
             st = L.data
             ctx = st["contexts"].pop(ctx_id)
-            changed = jujutool.commit_context(st, ctx) if ok else None
-            L.dirty = True
+            changed = commit.commit_context(st, ctx) if ok else None
             leader = st["leader"]
             leader_changed = st["leader_settings"] != before["leader_settings"]
             views = st["views"]
@@ -758,20 +761,21 @@ class Model:
         return run
 
     def _queue_changes(self, writer: Unit, changed, leader, views):
+        """relation-changed for the units a commit wakes (jujurules.state.woken_by_commit):
+        a unit-bag change reaches the units that have the writer in their relation-list
+        (unless the relation-changed owed after its joined is still queued); an app-bag
+        change every unit in scope (peer relations), the leader too."""
+        alive = {u.name: u for u in self._alive()}
         for rid in changed["unit"]:
-            for other in self._alive():
-                if other is writer:
-                    continue
-                rp = other.rel[rid]
-                if writer.name in views[other.name][rid]["members"] and rp.owed != writer.name:
+            seeing = [n for n in alive if writer.name in views[n][rid]["members"]]
+            for name in woken_by_commit(writer.name, False, True, seeing):
+                rp = alive[name].rel[rid]
+                if rp.owed != writer.name:
                     rp.changed.add(writer.name)
-        # A committed app-bag change wakes every unit of the counterpart application; in a
-        # peer relation that is the writer's own application, so the leader too
-        # (state/relationunit.go CounterpartApplications).
         for rid in changed["app"]:
-            for other in self._alive():
-                if other.in_scope:
-                    other.rel[rid].app_changed = True
+            in_scope = [n for n, u in alive.items() if u.in_scope]
+            for name in woken_by_commit(writer.name, True, True, in_scope):
+                alive[name].rel[rid].app_changed = True
 
     def _queue_secret_events(self, secrets, leader):
         """Queue secret-changed and secret-remove from the committed secrets
@@ -826,7 +830,6 @@ class Model:
                                         "egress-subnets": f"{u.address}/32"}
                 if rel.get("app_written"):
                     u.rel[rid].app_changed = True
-            L.dirty = True
         for other in self._alive():
             if other is u or not other.in_scope:
                 continue
@@ -849,7 +852,6 @@ class Model:
             was_leader = st["leader"] == u.name
             if was_leader:
                 st["leader"] = None
-            L.dirty = True
             secrets, leader = st["secrets"], st["leader"]
         if was_leader:
             if self.leaderless_hooks:
@@ -1007,3 +1009,23 @@ class Model:
     def runs(self, unit=None, hook=None):
         return [r for r in self.history if (unit is None or r.unit == unit)
                 and (hook is None or r.hook == hook)]
+
+
+class _InMemory:
+    """``with model._locked() as L: L.data[...]``: the in-memory state under the lock the
+    tool server takes."""
+
+    def __init__(self, data, lock):
+        self.data = data
+        self._lock = lock
+
+    def __enter__(self):
+        self._lock.acquire()
+        return self
+
+    def __exit__(self, *exc):
+        self._lock.release()
+
+
+def _nothing():
+    """The take of a retry: the failed hook stays the unit's next until it succeeds."""

@@ -1,0 +1,177 @@
+"""`make bench` section "sim": the model simulator with the hook tools served from memory
+(tests/jujurules: thin clients over a socket) against the simulator it replaced (commit
+316d07b: one Python process per tool call, the JSON state loaded and saved under a lock), in
+the same run on the same machine.
+
+- a hook-tool call: wall time of one call as a hook makes it (process start to exit), the
+  median over ``calls`` calls of three read tools, on the tiny shell-script charm of
+  tests/test_model_sim.py;
+- a tls-demo deploy of N units: wall time from deploy to settled, same seed, so both run the
+  same schedule (same hooks, same order: the fingerprint column shows it).
+
+Each simulator runs in its own child process (``python bench/sim_bench.py child ...``) with
+its own ``tests/`` on sys.path; the old one comes from ``git archive 316d07b tests/``.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+from typing import List, NamedTuple, Tuple
+
+from benchlib import ROOT, environment_lines, markdown_table, write_data
+
+OLD_COMMIT = "316d07b"
+TOOLS = (("relation-get", "-r", "0", "--format=json", "-", "fake/0"),
+         ("is-leader", "--format=json"), ("config-get", "--format=json"))
+
+
+class Config(NamedTuple):
+    calls: int = 100          # per tool, per simulator
+    ns: Tuple[int, ...] = (10,)
+    seed: int = 1
+
+    @classmethod
+    def quick(cls) -> Config:
+        return cls(calls=20, ns=(2,))
+
+
+def _old_tests(tmp: str) -> str:
+    """``tests/`` of the old simulator, extracted from git into ``tmp``."""
+    archive = os.path.join(tmp, "old.tar")
+    with open(archive, "wb") as f:
+        subprocess.run(["git", "-C", ROOT, "archive", OLD_COMMIT, "tests/"], stdout=f,
+                       check=True)
+    with tarfile.open(archive) as tar:
+        tar.extractall(os.path.join(tmp, "old"))  # noqa: S202 - our own repository
+    return os.path.join(tmp, "old", "tests")
+
+
+def _child(tests: str, mode: str, *args: str) -> dict:
+    out = subprocess.run([sys.executable, os.path.abspath(__file__), "child", tests, mode,
+                          *args], capture_output=True, text=True, check=False)
+    if out.returncode:
+        raise RuntimeError(f"bench child {mode} ({tests}) failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def child(tests: str, mode: str, *args: str) -> dict:
+    """In the child: the simulator under ``tests`` on sys.path."""
+    sys.path[:0] = [tests, os.path.join(tests, "shim"),
+                    os.path.join(ROOT, "layer-tls", "lib"),
+                    os.path.join(tests, "layers", "basic", "lib")]
+    from model import Model
+
+    work = tempfile.mkdtemp(prefix="bench-sim-")
+    if mode == "tools":
+        from test_model_sim import make_charm
+
+        calls = int(args[0])
+        m = Model(make_charm(Path(work) / "charm"), Path(work), seed=0, first_leader="first")
+        m.deploy(2)
+        m.settle()
+        times = []
+        with m.hook_context("fake/0", relation="ring") as tool:
+            for argv in TOOLS:
+                for _ in range(calls):
+                    t = time.perf_counter()
+                    r = tool(*argv)
+                    times.append(time.perf_counter() - t)
+                    assert r.returncode == 0, r.stderr
+        return {"median_ms": statistics.median(times) * 1000, "calls": len(times)}
+    charm, venv, n, seed, port = args
+    m = Model(Path(charm), Path(work), seed=int(seed), venv=venv,
+              config={"echo_port": int(port)})
+    start = time.monotonic()
+    m.deploy(int(n))
+    stats = m.settle(max_hooks=50000)
+    seconds = time.monotonic() - start
+    for unit in m.units.values():  # stop the echo services (they outlive hooks)
+        try:
+            os.kill(int((unit.charm_dir / "echo.pid").read_text()), 15)
+        except (OSError, ValueError):
+            pass
+    order = hashlib.sha256("\n".join(stats.order).encode()).hexdigest()[:12]
+    return {"seconds": seconds, "hooks": stats.hooks, "order": order,
+            "tool_calls": sum(len(r.calls) for r in m.history)}
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run_section(cfg: Config) -> str:
+    sys.path.insert(0, os.path.join(ROOT, "tests"))
+    from model import build_charm, ensure_charm_venv
+
+    charm_layer = Path(ROOT) / "examples" / "tls-demo"
+
+    charm = build_charm(charm_layer)
+    venv = ensure_charm_venv(charm)
+    new_tests = os.path.join(ROOT, "tests")
+    data = {"tools": {}, "deploys": []}
+    with tempfile.TemporaryDirectory(prefix="bench-sim-") as tmp:
+        sims = (("old", _old_tests(tmp)), ("new", new_tests))
+        for label, tests in sims:
+            data["tools"][label] = _child(tests, "tools", str(cfg.calls))
+        for n in cfg.ns:
+            row = {"n": n, "seed": cfg.seed}
+            for label, tests in sims:
+                row[label] = _child(tests, "deploy", str(charm), str(venv), str(n),
+                                    str(cfg.seed), str(_free_port()))
+            data["deploys"].append(row)
+    write_data("sim", data)
+    return render(data, cfg)
+
+
+def render(data: dict, cfg: Config) -> str:
+    old, new = data["tools"]["old"], data["tools"]["new"]
+    lines: List[str] = [
+        "## Simulator: hook tools served from memory vs one process per call",
+        "",
+        "Both simulators in the same run, on the same machine: the old one (commit "
+        f"{OLD_COMMIT}: a Python process per tool call, the JSON state loaded and saved under "
+        "a lock) and the new one (tests/jujurules: the state in memory, the tools thin "
+        "clients over a socket). A tool call is timed as a hook makes it (process start "
+        "to exit); a deploy from `deploy(N)` to settled, with the same seed: the same "
+        "hooks in the same order (the fingerprint is a hash of the order).",
+        "",
+        markdown_table(
+            ["measure", f"old ({OLD_COMMIT})", "new", "old / new"],
+            [["hook-tool call, median", f"{old['median_ms']:.1f} ms",
+              f"{new['median_ms']:.1f} ms", f"{old['median_ms'] / new['median_ms']:.1f}x"]]
+            + [[f"tls-demo deploy of {d['n']} units, settled (seed {d['seed']})",
+                f"{d['old']['seconds']:.1f} s", f"{d['new']['seconds']:.1f} s",
+                f"{d['old']['seconds'] / d['new']['seconds']:.1f}x"]
+               for d in data["deploys"]]),
+        "",
+        markdown_table(
+            ["N", "hooks: old / new", "tool calls: old / new", "schedule fingerprint: old / new"],
+            [[d["n"], f"{d['old']['hooks']} / {d['new']['hooks']}",
+              f"{d['old']['tool_calls']} / {d['new']['tool_calls']}",
+              f"{d['old']['order']} / {d['new']['order']}"] for d in data["deploys"]]),
+        "",
+        f"- tool calls timed: {new['calls']} per simulator "
+        f"({', '.join(t[0] for t in TOOLS)}; {cfg.calls} each)",
+    ]
+    lines += environment_lines()
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 2 and sys.argv[1] == "child":
+        print(json.dumps(child(*sys.argv[2:])))
+    else:
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        print(run_section(Config.quick() if "--quick" in sys.argv else Config()))

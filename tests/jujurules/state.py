@@ -1,0 +1,127 @@
+"""The model's state rules shared by every simulator: relation bags and their caches, the
+relations a unit knows, leadership, and the commit of a successful hook's buffered writes.
+
+The state is one JSON-shaped dict (see tests/model/README.md); a hook context is
+``state["contexts"][ctx_id]`` with its pending writes."""
+from typing import Dict, Iterable, List, Optional
+
+from .args import run_error, usage_error
+
+
+def unit_app(unit):
+    return unit.rsplit("/", 1)[0]
+
+
+def is_leader(st, ctx):
+    return st["leader"] == ctx["unit"]
+
+
+def relation_id(st, ctx, opts, required=True):
+    """-r endpoint:N | N, else the hook's relation; returns the int id (as str key) or None."""
+    raw = opts.get("relation")
+    if raw is None:
+        if ctx.get("rid") is None:
+            if required:
+                raise usage_error("no relation id specified")
+            return None
+        return str(ctx["rid"])
+    num = raw.rsplit(":", 1)[-1]
+    try:
+        rid = str(int(num))
+    except ValueError:
+        raise usage_error(f'invalid value "{raw}" for option -r: invalid relation id') from None
+    if rid not in known_relations(st, ctx):
+        raise usage_error(f'invalid value "{raw}" for option -r: unknown relation id')
+    return rid
+
+
+def known_relations(st, ctx):
+    """The relations the unit's agent knows: none during install
+    (worker/uniter/relation/resolver.go createdRelationsResolver)."""
+    return ctx.get("known_relations", list(st["relations"]))
+
+
+def apply_writes(bag: Dict[str, str], writes: Dict[str, Optional[str]]) -> Dict[str, str]:
+    """``bag`` with ``writes`` applied: an empty (or None) value deletes the key
+    (worker/uniter/runner/jujuc/relation-set.go, leader-set.go: ``key=`` unsets)."""
+    out = dict(bag)
+    for key, value in writes.items():
+        if value is None or value == "":
+            out.pop(key, None)
+        else:
+            out[key] = value
+    return out
+
+
+def require_leader_for_app_write(leader: bool) -> None:
+    """relation-set --app by a non-leader: exit 1 (worker/uniter/runner/context/
+    relation.go ``ApplicationSettings``: only the leader gets a writable app bag)."""
+    if not leader:
+        raise run_error("cannot write relation settings")
+
+
+def require_leader_for_leader_set(leader: bool) -> None:
+    """leader-set by a non-leader: exit 1 (worker/uniter/runner/context/leader.go
+    ``WriteLeaderSettings``)."""
+    if not leader:
+        raise run_error("cannot write leadership settings: cannot write settings: not the leader")
+
+
+def woken_by_commit(writer: str, app_bag: bool, peer: bool, members: Iterable[str]) -> List[str]:
+    """The units a committed change of a relation bag wakes with relation-changed, among
+    ``members`` (the local units in the relation that could see it).
+
+    A unit-bag change wakes every other member (worker/uniter/remotestate/watcher.go: each
+    unit watches its remote units' settings). An app-bag change wakes the units of the
+    counterpart application (state/relationunit.go ``CounterpartApplications``; the units
+    watcher watches those applications' settings, state/watcher.go
+    ``newRelationUnitsWatcher``): in a peer
+    relation that is the writer's own application, so every member, the writing leader
+    too; in a non-peer relation the remote application's units, none of the local ones."""
+    if app_bag:
+        return sorted(members) if peer else []
+    return sorted(m for m in members if m != writer)
+
+
+def own_unit_bag(st, ctx, rid):
+    bag = st["relations"][rid]["units"].get(ctx["unit"], {})
+    return apply_writes(bag, ctx["pending"]["unit"].get(rid, {}))
+
+
+def own_app_bag(st, ctx, rid):
+    rel = st["relations"][rid]
+    if is_leader(st, ctx):
+        return apply_writes(rel["app_data"], ctx["pending"]["app"].get(rid, {}))
+    if not rel.get("peer", True):
+        raise run_error("permission denied")
+    return dict(rel["app_data"])
+
+
+def remote_unit_bag(st, ctx, rid, unit):
+    """Remote bags: committed data, cached the way the unit agent caches them."""
+    rel = st["relations"][rid]
+    if unit_app(unit) != st["app"]:
+        raise run_error("permission denied")
+    view = st["views"].setdefault(ctx["unit"], {}).setdefault(rid, {"members": [], "cache": {}})
+    if unit in view["members"]:
+        cached = view["cache"].get(unit)
+        if cached is None:
+            cached = dict(rel["units"].get(unit, {}))
+            view["cache"][unit] = cached
+        return dict(cached)
+    others = ctx.setdefault("others", {}).setdefault(rid, {})
+    if unit not in others:
+        if unit not in rel["units"] and unit not in st["units"]:
+            raise run_error(f'unit "{unit}" not found')
+        others[unit] = dict(rel["units"].get(unit, {}))
+    return dict(others[unit])
+
+
+def juju_at_least(version, *wanted):
+    """``version`` (``3.6.4``) is at least ``wanted`` (3, 6)."""
+    try:
+        have = tuple(int(x) for x in version.split(".")[:len(wanted)])
+    except ValueError:
+        return True
+    return have >= wanted
+

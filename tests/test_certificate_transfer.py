@@ -116,10 +116,22 @@ def test_a_ca_rollover_sends_both_cas_before_any_unit_switches(tmp_path, secrets
 def test_a_quiet_hook_writes_nothing_on_the_transfer_relation(tmp_path, secrets, hostnames):
     juju, rid, units = deploy_with_transfer(tmp_path, secrets)
     trid = relate(juju, units, version=None)
+    real_get = juju._tool_relation_get
+    asked = []
+
+    def relation_get(attribute=None, unit=None, rid=None, app=None):
+        asked.append((rid or juju._ctx["rid"], unit, app))
+        return real_get(attribute, unit, rid, app)
+
+    juju._tool_relation_get = relation_get  # the harness patches hookenv from the instance
     for unit in units:
         run = juju.run_hook(unit, "update-status")
         assert run.relation_sets == [] and run.ok
         assert juju.kv(unit).get(transfer.SENT).keys() == {trid}
+    # the requirer's version comes from unitdata on a quiet hook: its app bag is not read
+    assert not [a for a in asked if a[2] == CLIENT], asked
+    juju.run_hook(units[1], f"{ENDPOINT}-relation-changed", rid=trid, remote_unit=f"{CLIENT}/0")
+    assert [a for a in asked if a[2] == CLIENT], "read again in the endpoint's own hook"
 
 
 def test_the_relation_broken_leaves_nothing_behind(tmp_path, secrets, hostnames):
@@ -190,3 +202,13 @@ def test_an_empty_option_sends_nothing_and_another_endpoint_can_be_named(tmp_pat
     used = relate(juju2, units2, version="1", endpoint="other-trust")
     assert juju2.app_bag(ignored) == {}
     assert sent_v1(juju2, used) == ca_bundle(juju2, rid2)
+
+
+def test_an_option_naming_another_kind_of_endpoint_fails_no_hook(tmp_path, secrets, hostnames):
+    juju, rid, units = deploy_with_transfer(tmp_path, secrets, units=2,
+                                            options={"transfer_endpoint": "certificates"})
+    trid = relate(juju, units, version="1")
+    assert all(run.ok for run in juju.history)
+    assert juju.app_bag(trid) == {}
+    assert any(level == "ERROR" and "not a certificate_transfer provides endpoint" in message
+               for level, message in juju.logs(units[0]))

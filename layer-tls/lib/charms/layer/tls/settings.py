@@ -84,7 +84,7 @@ class Settings:
                                               if system_ca else "")
         self.manage_status = bool(opts["manage_status"])
         # The certificate_transfer provides endpoint that gets the trust bundle ("" or
-        # null: none). A non-string value disables it too (logged where it is used).
+        # null: none; charm build refuses a value that is not a string).
         endpoint = opts["transfer_endpoint"]
         self.transfer_endpoint: str = endpoint if isinstance(endpoint, str) else ""
         self._config_source = config_source

@@ -56,6 +56,10 @@ def send_trust_bundle(endpoint_name: Optional[str] = None) -> int:
     tls = endpoint_from_name(PEER_ENDPOINT)
     if transfer is None or tls is None or not tls.has_peer_relation:
         return 0
+    if not callable(getattr(transfer, "publish", None)):
+        hookenv.log(f"layer:tls: transfer_endpoint {endpoint_name!r} is not a "
+                    "certificate_transfer provides endpoint; nothing sent", hookenv.ERROR)
+        return 0
     kv = unitdata.kv()
     sent, versions = _str_map(kv.get(SENT)), _int_map(kv.get(VERSIONS))
     hook = hookenv.hook_name()

@@ -5,6 +5,7 @@ relation goes away, and with hostile requirer data."""
 import json
 
 import pytest
+import yaml
 from charms.layer.tls import pki, transfer
 from tls_harness import PRIVATE_KEY_MARK, all_published_text, installed, run_action
 from transfer_harness import (
@@ -212,3 +213,15 @@ def test_an_option_naming_another_kind_of_endpoint_fails_no_hook(tmp_path, secre
     assert juju.app_bag(trid) == {}
     assert any(level == "ERROR" and "not a certificate_transfer provides endpoint" in message
                for level, message in juju.logs(units[0]))
+
+
+@pytest.mark.model
+def test_the_built_demo_charm_offers_send_ca_cert(demo_charm):
+    """charm build merges layer:tls's endpoint and the interface into the charm."""
+    meta = yaml.safe_load((demo_charm / "metadata.yaml").read_text())
+    assert meta["provides"][ENDPOINT] == {"interface": "certificate_transfer"}
+    assert (demo_charm / "hooks" / "relations" / "certificate_transfer" / "provides.py").is_file()
+    for hook in ("created", "joined", "changed", "departed", "broken"):
+        assert (demo_charm / "hooks" / f"{ENDPOINT}-relation-{hook}").is_file(), hook
+    options = yaml.safe_load((demo_charm / "layer.yaml").read_text())["options"]["tls"]
+    assert options["transfer_endpoint"] == ENDPOINT

@@ -8,6 +8,10 @@ Flags set here for upper layers (see README.md): ``tls.ca.available``,
 ``tls.certificate.available``, ``tls.certificate.changed`` (the upper layer clears it after
 reloading its workload) and the legacy flags of the easy-rsa layer.
 
+The CA bundle the units trust is sent on the certificate_transfer endpoint (layer option
+``transfer_endpoint``, ``send-ca-cert`` by default) at the end of every hook where it
+changed (``charms.layer.tls.transfer``).
+
 The actions are not handlers: ``actions/<name>`` runs ``charms.layer.tls.actions.main``,
 which runs that action only (Juju gives an action no hook name, and no handler may fire
 inside an action).
@@ -148,6 +152,20 @@ def leader_ca_duties():
 def client_authorization():
     """Every certificate already carries clientAuth: answer the legacy request at once."""
     set_flag("tls.client.authorization.added")
+
+
+@when_not("layer.tls.transfer.disabled")
+def register_trust_bundle_transfer():
+    """Once per hook: at the end of the hook, after every handler ran (a CA rollover may
+    have changed the bundle in this very hook), send the trust bundle to the related
+    applications on the certificate_transfer endpoint where it changed (see transfer.py)."""
+    hookenv.atexit(_send_trust_bundle)
+
+
+def _send_trust_bundle():
+    from charms.layer.tls import transfer
+
+    transfer.send_trust_bundle()
 
 
 @when_not("layer.tls.status.disabled")

@@ -35,7 +35,8 @@ class BuildError(RuntimeError):
 
 
 def _interfaces():
-    found = {"tls": ROOT / "interface-tls"}
+    found = {"tls": ROOT / "interface-tls",
+             "certificate_transfer": ROOT / "interface-certificate-transfer"}
     if INTERFACES_DIR.is_dir():
         for d in sorted(INTERFACES_DIR.iterdir()):
             if (d / "interface.yaml").exists():

@@ -143,8 +143,9 @@ def main(name: Optional[str] = None) -> None:
     hookenv._run_atstart()
     run(name, settings_module.load())
     if name in CHANGES_STATE:
-        from . import status
+        from . import status, transfer
 
+        transfer.send_trust_bundle()  # rotate-ca put a new CA in the bundle
         status.update()
     hookenv._run_atexit()
     unitdata.kv().flush()

@@ -23,6 +23,7 @@ OPTION_DEFAULTS = {
     "system_ca_dir": "/usr/local/share/ca-certificates",
     "system_ca_update_command": "update-ca-certificates",
     "manage_status": True,
+    "transfer_endpoint": "send-ca-cert",
 }
 CONFIG_DEFAULTS = {
     "tls_certificate_lifetime": "365d",
@@ -82,6 +83,10 @@ class Settings:
         self.system_ca_update_command: str = (opts["system_ca_update_command"]
                                               if system_ca else "")
         self.manage_status = bool(opts["manage_status"])
+        # The certificate_transfer provides endpoint that gets the trust bundle ("" or
+        # null: none; charm build refuses a value that is not a string).
+        endpoint = opts["transfer_endpoint"]
+        self.transfer_endpoint: str = endpoint if isinstance(endpoint, str) else ""
         self._config_source = config_source
         self._config: Optional[dict] = None
 

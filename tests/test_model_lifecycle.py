@@ -55,6 +55,31 @@ def test_a_new_extra_san_reissues_and_nothing_else_does(make_model):
         assert "echo.example" in dns_names and "10.200.0.1" in ips
 
 
+def test_a_new_address_reissues_through_config_changed(make_model):
+    """Juju runs config-changed when a machine's addresses change (worker/uniter/
+    resolver.go), so a quiet update-status runs no network-get or unit-get; the unit whose
+    address changed gets a certificate for the new address in its config-changed."""
+    model = make_model(seed=6)
+    model.deploy(2)
+    model.settle()
+    before = serials(model)
+    model.tick_update_status()
+    quiet = [r for r in model.runs() if r.hook == "update-status"]
+    tools = {(c[0] if isinstance(c, (list, tuple)) else str(c).split()[0])
+             for r in quiet for c in r.calls}
+    assert quiet and "relation-get" in tools and not tools & {"network-get", "unit-get"}
+    assert serials(model) == before
+    moved = model.unit_names[1]
+    model.set_address(moved, "127.0.1.200")
+    model.settle()
+    after = serials(model)
+    assert after[moved] != before[moved]
+    assert {n: s for n, s in after.items() if n != moved} == \
+        {n: s for n, s in before.items() if n != moved}
+    _, ips = pki.certificate_names(check_certificates(model)[moved])
+    assert "127.0.1.200" in ips
+
+
 @pytest.mark.parametrize("juju_version", ["3.6.4", "3.1.8"])
 def test_ca_rollover_keeps_mtls_working_after_every_hook(make_model, juju_version):
     """On 3.1 an unchanged secret-set makes a revision, on 3.6 it does not: both end with

@@ -290,6 +290,22 @@ def test_config_change_and_update_status(model):
     assert m.tick_update_status().per_hook == {"update-status": 2}
 
 
+def test_a_new_address_runs_config_changed_on_that_unit_only(model):
+    """worker/uniter/resolver.go (3.6): a change of the machine's addresses hash runs
+    config-changed; network-get and unit-get answer the new address from then on."""
+    m = model(units=2)
+    m.set_address("fake/1", "127.0.1.77")
+    stats = m.settle()
+    assert stats.per_hook == {"config-changed": 1}
+    assert hooks_seen(m, "fake/1")[-1].startswith("config-changed")
+    with m.hook_context("fake/1") as tool:
+        assert tool("unit-get", "private-address").stdout.strip() == "127.0.1.77"
+        net = json.loads(tool("network-get", "ring", "--format=json").stdout)
+        assert net["ingress-addresses"] == ["127.0.1.77"]
+    m.set_address("fake/1", "127.0.1.77")  # the same address: nothing to tell
+    assert m.settle().per_hook == {}
+
+
 def test_failed_hook_is_retried_and_nothing_commits(model):
     m = model(on_hook='[ "$h" = start ] && relation-set -r ring:0 started=yes\n', units=0)
     m.deploy(1)

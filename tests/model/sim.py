@@ -365,6 +365,21 @@ class Model:
                 if not u.boot_has("config-changed"):
                     u.config_changed = True
 
+    def set_address(self, unit, address):
+        """The unit's machine gets a new address: ``network-get`` and ``unit-get`` answer it
+        from now on, and the unit runs config-changed, which is how Juju tells a charm
+        (worker/uniter/resolver.go, 3.6: a new addresses hash, ``AddressesHash`` of
+        worker/uniter/remotestate, runs config-changed). Relation bags keep what the unit
+        entered scope with."""
+        u = self.units[unit]
+        if address == u.address:
+            return
+        u.address = address
+        with self._locked() as L:
+            L.data["units"][unit]["address"] = address
+        if u.life == "alive" and not u.boot_has("config-changed"):
+            u.config_changed = True
+
     def upgrade_charm(self, charm_dir=None):
         """Deploy the charm (optionally a new build) over every unit's charm dir; queue
         upgrade-charm."""

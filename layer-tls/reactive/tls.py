@@ -154,28 +154,18 @@ def client_authorization():
     set_flag("tls.client.authorization.added")
 
 
-@when_not("layer.tls.transfer.disabled")
-def register_trust_bundle_transfer():
-    """Once per hook: at the end of the hook, after every handler ran (a CA rollover may
-    have changed the bundle in this very hook), send the trust bundle to the related
-    applications on the certificate_transfer endpoint where it changed (see transfer.py)."""
-    hookenv.atexit(_send_trust_bundle)
+@when_not("layer.tls.end-of-hook.disabled")
+def register_end_of_hook():
+    """Once per hook (a handler re-runs only when its flags change): at the end of the
+    hook, after every handler ran (a CA rollover may have changed the bundle in this very
+    hook), send the trust bundle to the related applications on the certificate_transfer
+    endpoint where it changed (see transfer.py), then set the workload status. One
+    handler for both: charms.reactive logs a line (a juju-log call) per handler it runs."""
+    hookenv.atexit(_end_of_hook)
 
 
-def _send_trust_bundle():
-    from charms.layer.tls import transfer
+def _end_of_hook():
+    from charms.layer.tls import status, transfer
 
     transfer.send_trust_bundle()
-
-
-@when_not("layer.tls.status.disabled")
-def register_status_update():
-    """Once per hook (a handler re-runs only when its flags change): set the workload status
-    at the end of the hook, after every handler ran."""
-    hookenv.atexit(_update_status)
-
-
-def _update_status():
-    from charms.layer.tls import status
-
     status.update()

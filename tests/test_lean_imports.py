@@ -9,7 +9,8 @@ ROOT = os.path.dirname(HERE)
 HOOK_PATH_MODULES = ["charms.layer.tls.names", "charms.layer.tls.unit", "charms.layer.tls.leader",
                      "charms.layer.tls.status", "charms.layer.tls.settings",
                      "charms.layer.tls.storage", "charms.layer.tls.ca_store",
-                     "charms.layer.tls.sans", "charms.layer.tls.actions", "tlslib"]
+                     "charms.layer.tls.sans", "charms.layer.tls.actions",
+                     "charms.layer.tls.revocation", "tlslib"]
 
 
 def loaded_after_import(modules):

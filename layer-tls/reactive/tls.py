@@ -143,6 +143,38 @@ def leader_ca_duties():
         kv.set(status.LEADER_BLOCKED, str(exc))
 
 
+@when("tls.ca.available")
+def install_revocation_lists():
+    """Every unit: write the CRLs that verify against the installed CA bundle to
+    ``crl_path`` (``tls.certificate.changed`` when they changed), and make a new key and
+    request when this unit's own certificate was revoked. Text comparisons only unless
+    the published CRLs, the bundle or the revoked list changed."""
+    from charms.layer.tls import unit
+    from charms.reactive import endpoint_from_name
+
+    tls = endpoint_from_name("certificates")
+    if tls is None or not tls.has_peer_relation:
+        return
+    settings = _settings()
+    unit.install_crls(tls, settings)
+    if not tls.is_leader:
+        unit.rotate_if_revoked(tls, settings)
+
+
+@when_not("layer.tls.disabled")
+def leader_revocation_duties():
+    """Leader, every hook: publish one CRL per CA of the bundle when the revoked list or
+    the CAs changed, and renew each once tls_renew_fraction of its validity passed (the
+    check is a text comparison and a time from unitdata: free in a quiet hook)."""
+    from charms.layer.tls import revocation
+    from charms.reactive import endpoint_from_name
+
+    tls = endpoint_from_name("certificates")
+    if tls is None or not tls.has_peer_relation or not tls.is_leader:
+        return
+    revocation.maintain_crls(tls, _settings())
+
+
 @when("tls.client.authorization.required")
 @when_not("tls.client.authorization.added")
 def client_authorization():

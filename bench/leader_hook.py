@@ -96,7 +96,8 @@ def make_juju(workdir, counting=None):
     overlay = pathlib.Path(workdir) / "overlay-layer"
     overlay.mkdir(parents=True, exist_ok=True)
     opts = {"certificate_path": "tls/server.crt", "key_path": "tls/server.key",
-            "ca_path": "tls/ca.crt", "system_ca_dir": "trust", "system_ca_update_command": ""}
+            "ca_path": "tls/ca.crt", "crl_path": "tls/ca.crl", "system_ca_dir": "trust",
+            "system_ca_update_command": ""}
     (overlay / "layer.yaml").write_text(yaml.safe_dump({"options": {"tls": opts}}))
 
     class BenchJuju(FakeJuju):

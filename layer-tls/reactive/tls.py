@@ -166,13 +166,16 @@ def leader_revocation_duties():
     """Leader, every hook: publish one CRL per CA of the bundle when the revoked list or
     the CAs changed, and renew each once tls_renew_fraction of its validity passed (the
     check is a text comparison and a time from unitdata: free in a quiet hook)."""
-    from charms.layer.tls import revocation
-    from charms.reactive import endpoint_from_name
+    from charms.layer.tls import revocation, unit
+    from charms.reactive import endpoint_from_name, is_flag_set
 
     tls = endpoint_from_name("certificates")
     if tls is None or not tls.has_peer_relation or not tls.is_leader:
         return
-    revocation.maintain_crls(tls, _settings())
+    settings = _settings()
+    revocation.maintain_crls(tls, settings)
+    if is_flag_set("tls.ca.available"):
+        unit.install_crls(tls, settings)  # the leader's own workload, in this same hook
 
 
 @when("tls.client.authorization.required")

@@ -150,12 +150,20 @@ def maintain_crls(tls, settings: Settings, *, force: bool = False,
     from . import crl, leader, pki
 
     try:
-        ca = final_for or leader.ensure_ca(tls, settings)
         cas = pki.load_certificates(bundle)
-    except (ca_store.CAUnavailable, pki.PKIError) as exc:
-        hookenv.log(f"layer:tls: cannot publish the CRLs: {exc}", hookenv.ERROR)
-        return
-    signer_id = crl.key_id_hex(ca.certificate)
+    except pki.PKIError:
+        return  # the leader's own bundle: the signing path replaces it
+    ca = final_for
+    if ca is None:
+        # read only: making or replacing a CA is the signing path's job (ensure_ca)
+        try:
+            material = ca_store.load(hookenv.leader_get)
+            if material is not None:
+                ca = leader._usable_ca(material.certificate_pem, material.private_key_pem,
+                                       "the stored CA")
+        except ca_store.CAUnavailable as exc:
+            hookenv.log(f"layer:tls: the CRLs are not renewed: {exc}", hookenv.WARNING)
+    signer_id = crl.key_id_hex(ca.certificate) if ca is not None else None
     try:  # a bad value blocks through settings.problem(); the CRLs still get renewed
         fraction = min(max(float(settings.renew_fraction), 0.1), 0.95)
     except (TypeError, ValueError):
@@ -180,7 +188,7 @@ def maintain_crls(tls, settings: Settings, *, force: bool = False,
             continue
         if kid != signer_id:
             if usable:
-                result[kid] = published[kid]  # an old CA's: its key is gone, keep it as is
+                result[kid] = published[kid]  # another CA's: no key for it here, keep it
                 if crl.revoked_serials(current) != want:
                     hookenv.log(f"layer:tls: the CRL of the previous CA {kid[:16]} cannot "
                                 "list new revocations (its key left with the rollover)",
@@ -206,6 +214,8 @@ def maintain_crls(tls, settings: Settings, *, force: bool = False,
         hookenv.log(f"layer:tls: published CRL number {number} ({len(entries)} revoked) "
                     f"for the CA {kid[:16]}")
     tls.set_crls(result)
+    if ca is None:  # no usable CA now (being made, or unreadable): look again in an hour
+        renew_at = min(renew_at, time.time() + 3600)
     kv.set(CRL_STATE, {"inputs": _inputs(bundle, revoked, tls.get_crls()),
                        # nothing renewable here (no CA key for any): look again in a day
                        "renew-at": renew_at if renew_at != float("inf")

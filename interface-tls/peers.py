@@ -556,6 +556,8 @@ class TlsPeers(Endpoint):
         clean = [r for r in map(_revoked_record, records) if r is not None]
         if len(clean) != len(records):
             self._warn('set_revoked: bad record(s) ignored')
+        if len(clean) > MAX_REVOKED:
+            self._warn(f'set_revoked: over {MAX_REVOKED} records, the oldest dropped')
         self._set_json(bag, KEY_REVOKED, clean[-MAX_REVOKED:])
 
     def get_crls(self) -> Dict[str, str]:

@@ -40,8 +40,8 @@ def test_a_revoked_unit_is_refused_by_every_peer_until_unbarred(make_model):
     csr_before = model.relation_data(victim)["csr"]
 
     # leader only, in one line elsewhere
-    elsewhere = model.run_action(others[-1] if others[-1] != leader else others[0],
-                                 "revoke-certificate", {"unit": victim})
+    bystander = next(n for n in others if n != leader)
+    elsewhere = model.run_action(bystander, "revoke-certificate", {"unit": victim})
     assert elsewhere["status"] == "failed" and "leader" in elsewhere["message"], elsewhere
     done = model.run_action(leader, "revoke-certificate",
                             {"unit": victim, "reason": "keyCompromise"})

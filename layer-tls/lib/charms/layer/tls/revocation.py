@@ -84,7 +84,9 @@ def revoke(tls, settings: Settings, unit: str, reason: str) -> dict:
             pass
     now = time.time()
     for entry in (unitdata.kv().get(ISSUED) or {}).get(unit) or []:
-        if isinstance(entry, list) and len(entry) == 3 and entry[2] > now:
+        if (isinstance(entry, list) and len(entry) == 3 and isinstance(entry[0], str)
+                and isinstance(entry[1], str) and isinstance(entry[2], (int, float))
+                and entry[2] > now):
             entries.setdefault((entry[0], entry[1]), entry)
     records = [r for r in tls.get_revoked() if r["not-after"] > now]
     listed = {(r["serial"], r["issuer"]) for r in records}

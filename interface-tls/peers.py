@@ -36,6 +36,9 @@ KEY_CERTIFICATES = 'certificates'    # app bag, JSON {unit: certificate PEM}
 KEY_SIGNED_CSRS = 'signed-csrs'      # app bag, JSON {unit: sha256 hex of the CSR PEM}
 KEY_REJECTED_CSRS = 'rejections'     # app bag, JSON {unit: {"csr-sha256": hex, "reason": text}}
 KEY_INSTALLED = 'tls-installed'      # unit bag, JSON {"ca-bundle": hex, "certificate": hex}
+KEY_BARRED = 'barred'                # app bag, JSON list of unit names (revoked, barred)
+KEY_REVOKED = 'revoked'              # app bag, JSON list of revoked-certificate records
+KEY_CRLS = 'crl'                     # app bag, JSON {CA key id hex: CRL PEM}
 MAX_REASON_CHARS = 200
 JUJU_ADDRESS_KEYS = ('ingress-address', 'private-address')
 
@@ -51,7 +54,14 @@ MAX_CLAIMS_CHARS = 65536
 MAX_NAME_CHARS = 253
 MAX_INSTALLED_CHARS = 1024
 MAX_JSON_CHARS = 16 * 1024 * 1024   # app-bag maps grow with the units; Juju's own bound
+MAX_BARRED_CHARS = 65536
+MAX_REVOKED = 1000                  # records kept (expired ones are dropped by the leader)
+MAX_REVOKED_CHARS = 1024 * 1024
+MAX_CRLS = 8                        # one per CA in the bundle (two during a rollover)
+MAX_CRL_MAP_CHARS = 1024 * 1024
+MAX_HEX_CHARS = 128                 # a serial number or a key id, hex
 _CSR_LABELS = ('CERTIFICATE REQUEST', 'NEW CERTIFICATE REQUEST')
+_CRL_LABELS = ('X509 CRL',)
 _CERT_LABELS = ('CERTIFICATE',)
 
 
@@ -498,6 +508,88 @@ class TlsPeers(Endpoint):
                 self._warn(f'{unit} {KEY_INSTALLED}: bad value, ignored')
         return result
 
+    # ----------------------------------------------------------------- revocation
+
+    def get_barred(self) -> List[str]:
+        """App ``barred``: the units whose CSRs the leader refuses until the operator lifts
+        the bar (``unbar-unit``), sorted; bad items left out (logged)."""
+        bag = self._app_bag()
+        if bag is None:
+            return []
+        return sorted(set(self._str_list(bag.get(KEY_BARRED), 'app ' + KEY_BARRED,
+                                         MAX_BARRED_CHARS)))
+
+    def set_barred(self, units: Iterable[str]) -> None:
+        """Leader: publish the barred units (an empty list deletes the key)."""
+        bag = self._leader_app_bag('set_barred')
+        if bag is None:
+            return
+        clean = sorted({u for u in units
+                        if isinstance(u, str) and 0 < len(u) <= MAX_NAME_CHARS})
+        self._set_json(bag, KEY_BARRED, clean)
+
+    def get_revoked(self) -> List[Dict[str, Any]]:
+        """App ``revoked``: records ``{"serial": hex, "unit", "reason", "date": epoch,
+        "issuer": CA key id hex, "not-after": epoch}``, at most MAX_REVOKED; a record of
+        another shape is left out (logged)."""
+        bag = self._app_bag()
+        if bag is None:
+            return []
+        value = self._load_json(bag.get(KEY_REVOKED), 'app ' + KEY_REVOKED, MAX_REVOKED_CHARS)
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            self._warn(f'app {KEY_REVOKED}: not a JSON list, ignored')
+            return []
+        result = [clean for clean in map(_revoked_record, value[:MAX_REVOKED])
+                  if clean is not None]
+        if len(result) != min(len(value), MAX_REVOKED) or len(value) > MAX_REVOKED:
+            self._warn(f'app {KEY_REVOKED}: {len(value) - len(result)} bad or excess '
+                       'record(s) ignored')
+        return result
+
+    def set_revoked(self, records: List[Dict[str, Any]]) -> None:
+        """Leader: publish the revoked-certificate records (bad ones dropped, logged)."""
+        bag = self._leader_app_bag('set_revoked')
+        if bag is None:
+            return
+        clean = [r for r in map(_revoked_record, records) if r is not None]
+        if len(clean) != len(records):
+            self._warn('set_revoked: bad record(s) ignored')
+        if len(clean) > MAX_REVOKED:
+            self._warn(f'set_revoked: over {MAX_REVOKED} records, the oldest dropped')
+        self._set_json(bag, KEY_REVOKED, clean[-MAX_REVOKED:])
+
+    def get_crls(self) -> Dict[str, str]:
+        """App ``crl``: ``{CA key id hex: CRL PEM}`` (at most MAX_CRLS; entries that are
+        not a hex key id and one PEM CRL are left out, logged). Not verified here: the
+        layer checks each against its CA before use."""
+        bag = self._app_bag()
+        if bag is None:
+            return {}
+        value = self._load_json(bag.get(KEY_CRLS), 'app ' + KEY_CRLS, MAX_CRL_MAP_CHARS)
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            self._warn(f'app {KEY_CRLS}: not a JSON object, ignored')
+            return {}
+        result = {}
+        for key, pem in list(value.items())[:MAX_CRLS]:
+            if _is_hex(key) and looks_like_pem(pem, _CRL_LABELS):
+                result[key] = pem
+            else:
+                self._warn(f'app {KEY_CRLS}: a bad entry ignored')
+        return result
+
+    def set_crls(self, mapping: Dict[str, str]) -> None:
+        """Leader: publish the CRLs, one per CA (an empty map deletes the key)."""
+        bag = self._leader_app_bag('set_crls')
+        if bag is None:
+            return
+        clean = {k: v for k, v in mapping.items()
+                 if _is_hex(k) and looks_like_pem(v, _CRL_LABELS)}
+        self._set_json(bag, KEY_CRLS, dict(sorted(clean.items())[:MAX_CRLS]))
+
     # ----------------------------------------------------------------- leader side
 
     def get_signed_csrs(self) -> Dict[str, str]:
@@ -762,6 +854,33 @@ def _rejection(entry: Any) -> Optional[Dict[str, str]]:
     if not isinstance(digest, str) or not digest or not isinstance(reason, str):
         return None
     return {'csr-sha256': digest, 'reason': reason[:MAX_REASON_CHARS]}
+
+
+def _is_hex(value: Any) -> bool:
+    """A non-empty string of at most MAX_HEX_CHARS hex digits."""
+    return (isinstance(value, str) and 0 < len(value) <= MAX_HEX_CHARS
+            and all(c in '0123456789abcdef' for c in value))
+
+
+def _revoked_record(entry: Any) -> Optional[Dict[str, Any]]:
+    """A clean revoked-certificate record, or None if ``entry`` has not the shape."""
+    if not isinstance(entry, dict):
+        return None
+    serial, issuer = entry.get('serial'), entry.get('issuer')
+    unit, reason = entry.get('unit'), entry.get('reason')
+    date, not_after = entry.get('date'), entry.get('not-after')
+    if not (_is_hex(serial) and _is_hex(issuer)):
+        return None
+    if not (isinstance(unit, str) and 0 < len(unit) <= MAX_NAME_CHARS):
+        return None
+    if not (isinstance(reason, str) and 0 < len(reason) <= 40):
+        return None
+    numbers = (date, not_after)
+    if not all(isinstance(n, (int, float)) and not isinstance(n, bool)
+               and 0 <= n < 253402300800 for n in numbers):  # before year 10000
+        return None
+    return {'serial': serial, 'unit': unit, 'reason': reason, 'date': int(date),
+            'issuer': issuer, 'not-after': int(not_after)}
 
 
 def _unique(items: List[str]) -> List[str]:

@@ -12,6 +12,7 @@ import os
 
 import pytest
 from charms.layer.tls import ca_store, leader, legacy, pki, sans, settings, signer, status, storage
+from charms.layer.tls import unit as tls_unit
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
@@ -37,6 +38,13 @@ HOSTILE = st.one_of(
     st.integers(1, 30_000).map(lambda n: json.dumps([f"h{i}.example" for i in range(n)])),
     st.dictionaries(st.sampled_from(["ca-bundle", "certificate", "csr-sha256", "reason"]),
                     _json, max_size=3).map(json.dumps),
+    st.lists(st.fixed_dictionaries({}, optional={
+        k: _json | st.sampled_from(["ab12", "tls/1", 1e300, -1, 2 ** 70])
+        for k in ("serial", "unit", "reason", "date", "issuer", "not-after")}),
+        max_size=5).map(json.dumps),
+    st.dictionaries(st.sampled_from(["ab12", "", "ZZ", "a" * 200]),
+                    st.sampled_from(["-----BEGIN X509 CRL-----\nMIIjunk\n-----END X509 CRL-----\n",
+                                     "x", ""]), max_size=3).map(json.dumps),
     st.sampled_from(["-----BEGIN CERTIFICATE REQUEST-----\n" + "A" * 70_000
                      + "\n-----END CERTIFICATE REQUEST-----\n",
                      "-----BEGIN CERTIFICATE-----\nMIIjunk\n-----END CERTIFICATE-----\n",
@@ -45,7 +53,8 @@ HOSTILE = st.one_of(
 )
 PEER_KEYS = ["csr", "tls-hostnames", "tls-addresses", "tls-installed", "private-address",
              "ingress-address", "tls/0_signed_certificate", "tls/2_signed_certificate"]
-APP_KEYS = ["certificates", "signed-csrs", "rejections", "ca-bundle"]
+APP_KEYS = ["certificates", "signed-csrs", "rejections", "ca-bundle", "barred", "revoked",
+            "crl"]
 
 
 def _read_everything(ca):
@@ -63,8 +72,11 @@ def _read_everything(ca):
     for reader in (tls.get_csr_map, tls.rejected_csrs, tls.get_rejection, tls.installed_acks,
                    tls.get_signed_csrs, tls.get_signed_cert, tls.signed_cert_is_current,
                    tls.departed_units, tls.get_ca_bundle, tls.legacy_certificates,
-                   tls.own_csr):
+                   tls.own_csr, tls.get_barred, tls.get_revoked, tls.get_crls):
         reader()
+    for record in tls.get_revoked():
+        int(record["serial"], 16)  # what the leader and the units do with a record
+    tls_unit._verified_crls(pki.certificate_to_pem(ca.certificate), tls.get_crls())
     signer.sign_batch(ca, pending, claims, issued, ["shared.example"], lifetime_days=1)
     leader._input_digest("csr", claims[units[-1]], "context", settings.load())
     leader.rollover_due(tls)

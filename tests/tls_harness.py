@@ -131,7 +131,7 @@ class TlsJuju(FakeJuju):
         overlay = pathlib.Path(tmp_path) / "overlay-layer"
         overlay.mkdir()
         opts = {"certificate_path": "tls/server.crt", "key_path": "tls/server.key",
-                "ca_path": "tls/ca.crt", "system_ca_dir": "trust",
+                "ca_path": "tls/ca.crt", "crl_path": "tls/ca.crl", "system_ca_dir": "trust",
                 "system_ca_update_command": ""}
         opts.update(options or {})
         (overlay / "layer.yaml").write_text(yaml.safe_dump({"options": {"tls": opts}}))

@@ -114,15 +114,32 @@ def renew_when_due():
 
 
 @when_not("layer.tls.disabled")
-def leader_ca_duties():
-    """Leader, every hook: advance a running CA rollover; on update-status, start one when
-    the CA has lived its configured fraction. Cheap unless a rollover runs."""
-    from charms.layer.tls import ca_store, leader, status
-    from charms.reactive import endpoint_from_name
+def ca_duties():
+    """Every hook (one handler, one ``Invoking`` log line). Leader: advance a running CA
+    rollover, start one on update-status when the CA has lived its configured fraction,
+    and publish one CRL per CA of the bundle (when the revoked list or the CAs changed, or
+    once tls_renew_fraction of a CRL's validity passed). Every unit with a CA: write the
+    verified CRLs to ``crl_path`` and make a new key and request when its own certificate
+    was revoked. Text comparisons and unitdata only, unless something changed or is due."""
+    from charms.layer.tls import revocation, unit
+    from charms.reactive import endpoint_from_name, is_flag_set
 
     tls = endpoint_from_name("certificates")
-    if tls is None or not tls.has_peer_relation or not tls.is_leader:
+    if tls is None or not tls.has_peer_relation:
         return
+    settings = _settings()
+    if tls.is_leader:
+        _rollover_duties(tls)
+        revocation.maintain_crls(tls, settings)
+    if is_flag_set("tls.ca.available"):
+        unit.install_crls(tls, settings)
+        if not tls.is_leader:
+            unit.rotate_if_revoked(tls, settings)
+
+
+def _rollover_duties(tls) -> None:
+    from charms.layer.tls import ca_store, leader, status
+
     kv = unitdata.kv()
     running = leader.rollover_running(tls)
     due = not running and hookenv.hook_name() == "update-status" and leader.rollover_due(tls)

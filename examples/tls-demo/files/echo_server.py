@@ -1,6 +1,12 @@
 #!/usr/bin/env python3
 """A mutual-TLS echo service: answers "<unit> to <client CN>: <line>" to clients that
-present a certificate from the CA bundle. SIGHUP reloads the certificate, key and bundle.
+present a certificate from the CA bundle that no CRL revokes. SIGHUP reloads the
+certificate, key, bundle and CRLs.
+
+CRLs (``--crl``, written by layer:tls: one per CA of the bundle, each verified against its
+CA) are checked for the client's certificate (VERIFY_CRL_CHECK_LEAF) only when the file has
+one for every CA of the bundle: OpenSSL refuses a certificate whose CA has no CRL, which
+would refuse every certificate of a CA whose key is gone (a rollover from a lost key).
 
 It writes its pid file only once it listens, so a pid file means the service is ready.
 """
@@ -19,7 +25,19 @@ def make_context(args):
     context.verify_flags |= ssl.VERIFY_X509_STRICT
     context.load_cert_chain(args.cert, args.key)
     context.load_verify_locations(args.ca)
+    crls = _read(args.crl) if args.crl else ""
+    if crls and crls.count("BEGIN X509 CRL") >= _read(args.ca).count("BEGIN CERTIFICATE"):
+        context.load_verify_locations(args.crl)
+        context.verify_flags |= ssl.VERIFY_CRL_CHECK_LEAF
     return context
+
+
+def _read(path):
+    try:
+        with open(path) as handle:
+            return handle.read()
+    except OSError:
+        return ""
 
 
 def serve_one(connection, context, name):
@@ -39,6 +57,7 @@ def main():
     for option in ("address", "name", "cert", "key", "ca", "pidfile"):
         parser.add_argument("--" + option, required=True)
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--crl", default="")
     args = parser.parse_args()
     state = {"context": make_context(args)}
 

@@ -37,6 +37,7 @@ def run_echo_service():
             "--cert", os.path.join(charm_dir, opts["certificate_path"]),
             "--key", os.path.join(charm_dir, opts["key_path"]),
             "--ca", os.path.join(charm_dir, opts["ca_path"]),
+            "--crl", os.path.join(charm_dir, opts["crl_path"]),
             "--pidfile", os.path.join(charm_dir, PIDFILE)]
     with open(os.path.join(charm_dir, "echo.log"), "ab") as log:
         subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
@@ -47,7 +48,7 @@ def run_echo_service():
 
 @when("tls.certificate.available", "tls.certificate.changed")
 def reload_echo_service():
-    """layer:tls installed a new certificate, key or CA bundle: reload in this same hook
+    """layer:tls installed a new certificate, key, CA bundle or CRL: reload in this same hook
     (the handler re-runs whenever the flag is set again), then clear the flag."""
     pid = _pid()
     if pid is not None:

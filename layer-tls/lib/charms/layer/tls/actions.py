@@ -1,4 +1,5 @@
-"""The layer's actions: show-certificate, get-ca-certificate, rotate-certificate, rotate-ca.
+"""The layer's actions: show-certificate, get-ca-certificate, rotate-certificate, rotate-ca,
+revoke-certificate, unbar-unit.
 
 Results never contain a private key. Wrong use (rotate-ca on a non-leader, no certificate
 yet) fails the action with a clear message.
@@ -85,11 +86,48 @@ def rotate_ca(settings: Settings) -> dict:
                        "then every certificate is reissued, then the old CA is dropped"}
 
 
+def _leader_endpoint(action: str):
+    tls = _endpoint()
+    if not tls.is_leader:
+        raise ActionFailed(f"{action} runs on the leader unit only")
+    return tls
+
+
+def _unit_param() -> str:
+    unit = hookenv.action_get("unit")
+    if not isinstance(unit, str) or not unit.strip() or len(unit) > 253:
+        raise ActionFailed("unit must name a unit, e.g. app/2")
+    return unit.strip()
+
+
+def revoke_certificate(settings: Settings) -> dict:
+    from . import revocation
+
+    tls = _leader_endpoint("revoke-certificate")
+    unit = _unit_param()
+    reason = hookenv.action_get("reason") or "unspecified"
+    try:
+        return revocation.revoke(tls, settings, unit, reason)
+    except revocation.RevocationError as exc:
+        raise ActionFailed(str(exc)) from None
+
+
+def unbar_unit(settings: Settings) -> dict:
+    from . import revocation
+
+    tls = _leader_endpoint("unbar-unit")
+    try:
+        return revocation.unbar(tls, _unit_param())
+    except revocation.RevocationError as exc:
+        raise ActionFailed(str(exc)) from None
+
+
 ACTIONS = {"show-certificate": show_certificate, "get-ca-certificate": get_ca_certificate,
-           "rotate-certificate": rotate_certificate, "rotate-ca": rotate_ca}
+           "rotate-certificate": rotate_certificate, "rotate-ca": rotate_ca,
+           "revoke-certificate": revoke_certificate, "unbar-unit": unbar_unit}
 
 
-CHANGES_STATE = ("rotate-certificate", "rotate-ca")
+CHANGES_STATE = ("rotate-certificate", "rotate-ca", "revoke-certificate", "unbar-unit")
 
 
 def run(name: str, settings: Settings) -> None:

@@ -232,6 +232,10 @@ def start_rollover(tls, settings: Settings, why: str) -> None:
         return  # the stored CA could not sign any more: ensure_ca started a rollover
     if running:
         raise RolloverError("a CA rollover is already in progress")
+    from . import revocation
+
+    # the old CA's key leaves the store now: its last CRL must last until it expires
+    revocation.maintain_crls(tls, settings, final_for=current)
     new = _new_ca(settings, generated=True)
     _keep(new)
     publish_ca(tls, new, settings)
@@ -264,7 +268,8 @@ def rollover_step(tls, settings: Settings) -> str:
     unit.install_certificate(tls, settings)  # the leader's own, as any unit would
     certs = tls.get_certificates()
     acks = tls.installed_acks()
-    units = sorted(set(tls.peer_units()) | {tls.local_unit_name})
+    # a barred unit gets no certificate from the new CA: the rollover does not wait for it
+    units = sorted((set(tls.peer_units()) | {tls.local_unit_name}) - set(tls.get_barred()))
     serving = [u for u in units if u in certs]
     untrusting = _untrusting(tls)
     if untrusting:
@@ -364,12 +369,14 @@ def _sign_batch(tls, settings: Settings, ca, pending: Dict[str, str]) -> Signing
     """Check and sign ``pending`` (unit -> CSR) with ``ca`` and publish the certificates
     and the refusals, each in one write. A CSR refused before is skipped until what the
     refusal depended on changed, so a hostile unit costs nothing per hook."""
-    from . import signer
+    from . import revocation, signer
 
-    units = sorted(set(tls.peer_units()) | {tls.local_unit_name})
+    # A barred unit (revoke-certificate) holds no name: what it claimed is free for the others.
+    barred = set(tls.get_barred())
+    units = sorted((set(tls.peer_units()) | {tls.local_unit_name}) - barred)
     claims = {unit: tls.unit_claims(unit) for unit in units}
-    issued = tls.get_certificates()
-    context = storage.digest(json.dumps([claims, issued], sort_keys=True))
+    issued = {u: c for u, c in tls.get_certificates().items() if u not in barred}
+    context = storage.digest(json.dumps([claims, issued, sorted(barred)], sort_keys=True))
     kv = unitdata.kv()
     refused_before = kv.get(REJECTED_INPUTS) or {}
     digests = {u: _input_digest(csr, claims.get(u, {}), context, settings)
@@ -377,12 +384,15 @@ def _sign_batch(tls, settings: Settings, ca, pending: Dict[str, str]) -> Signing
     todo = {u: csr for u, csr in pending.items() if refused_before.get(u) != digests[u]}
     if not todo:
         return SigningOutcome(0, {}, None)
-    result = signer.sign_batch(ca, todo, claims, issued, settings.extra_sans,
+    result = signer.sign_batch(ca, {u: c for u, c in todo.items() if u not in barred},
+                               claims, issued, settings.extra_sans,
                                lifetime_days=settings.certificate_lifetime_days)
     if result.certificates:
         tls.set_certs(result.certificates)
+        revocation.record_issued(result.certificates)
         hookenv.log(f"layer:tls: signed {len(result.certificates)} certificate(s)")
     rejections = {u: f"{r.code}: {r.reason}" for u, r in result.rejections.items()}
+    rejections.update({u: revocation.BARRED_REASON for u in todo if u in barred})
     for unit, reason in rejections.items():
         hookenv.log(f"layer:tls: refused the CSR of {unit}: {reason}", hookenv.WARNING)
     tls.update_rejections({u: {"reason": reason, "csr-sha256": storage.digest(todo[u])}
@@ -477,6 +487,10 @@ def adopt_ca(tls, settings: Settings, ca_cert_pem: str, ca_key_pem: Optional[str
 
 def drop_departed(tls) -> None:
     """Remove departed units' certificates, CSR digests and rejections from the app data."""
-    for unit in tls.departed_units():
+    from . import revocation
+
+    departed = tls.departed_units()
+    for unit in departed:
         tls.remove_unit(unit)
         hookenv.log(f"layer:tls: removed the certificate of departed unit {unit}")
+    revocation.forget_departed(tls, departed)

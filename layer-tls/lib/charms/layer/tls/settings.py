@@ -17,6 +17,7 @@ OPTION_DEFAULTS = {
     "certificate_path": "/etc/juju-tls/server.crt",
     "key_path": "/etc/juju-tls/server.key",
     "ca_path": "/etc/juju-tls/ca.crt",
+    "crl_path": "/etc/juju-tls/ca.crl",
     "owner": "",
     "group": "",
     "install_ca_to_system": True,
@@ -79,6 +80,7 @@ class Settings:
             key=storage.resolve_path(opts["key_path"], charm_dir),
             ca_bundle=storage.resolve_path(opts["ca_path"], charm_dir),
             system_ca=system_ca)
+        self.crl_path = storage.resolve_path(opts["crl_path"], charm_dir)
         self.owner = storage.FileOwner(opts["owner"] or None, opts["group"] or None)
         self.system_ca_update_command: str = (opts["system_ca_update_command"]
                                               if system_ca else "")

@@ -64,6 +64,11 @@ def compute(tls, is_leader: bool, leader_blocked: Optional[str]) -> Tuple[str, s
             message += " (CA key kept in leader settings: this Juju has no secrets)"
         if is_leader and kv.get(LEADER_ROLLOVER):
             message += f"; {kv.get(LEADER_ROLLOVER)}"
+        barred = tls.get_barred() if is_leader and tls is not None else []
+        if barred:
+            shown = ", ".join(barred[:3]) + (f" and {len(barred) - 3} more"
+                                             if len(barred) > 3 else "")
+            message += f"; barred: {shown}"
         return "active", message
     if tls is None or not own_csr:
         return "waiting", "waiting for the peer relation to request a certificate"

@@ -34,6 +34,10 @@ INSTALLED_BUNDLE = "layer.tls.installed.ca-bundle"
 INSTALLED_VALIDITY = "layer.tls.installed.validity"  # [in use since, notAfter], epoch seconds
 RENEW_AT = "layer.tls.renew-at"          # epoch seconds: ask for a new certificate then
 RENEWING = "layer.tls.renewing"          # digest of the certificate a renewal was asked for
+INSTALLED_CRL = "layer.tls.installed.crl"  # the verified CRLs written to crl_path (PEM)
+INSTALLED_CRL_INPUTS = "layer.tls.installed.crl-inputs"  # digest of what they came from
+REVOKED_SEEN = "layer.tls.revoked-seen"  # digest of the revoked list last looked at
+ROTATED_FOR = "layer.tls.rotated-for"    # serial (hex) of the revoked certificate replaced
 LAST_STATUS = "layer.tls.status"
 FILE_PROBLEMS = "layer.tls.file-problems"  # [[path, reason], ...] of the last sync, or None
 
@@ -222,6 +226,37 @@ def sync_files(paths: Paths, cert: str, key: str, bundle: str,
         changed.append(path)
     _last_problems = list(changed.problems)
     return changed
+
+
+def sync_optional_file(path: str, text: str, mode: int = 0o644,
+                       owner: FileOwner = NO_OWNER) -> Optional[bool]:
+    """Make ``path`` hold ``text`` (atomically, ``mode``, ``owner``), or not exist when
+    ``text`` is empty. True when it was (re)written or removed, False when it was in
+    place, None when it cannot be written for a lasting reason (the caller logs it)."""
+    try:
+        info: Optional[os.stat_result] = os.lstat(path)
+    except FileNotFoundError:
+        info = None
+    except OSError:
+        return None
+    try:
+        if not text:
+            if info is None:
+                return False
+            if stat.S_ISDIR(info.st_mode):
+                return None
+            os.unlink(path)
+            return True
+        if info is not None and not (stat.S_ISREG(info.st_mode) or stat.S_ISLNK(info.st_mode)):
+            return None
+        if _in_place(path, text.encode(), mode, owner, info):
+            return False
+        write_file_atomic(path, text.encode(), mode, owner)
+    except (OSError, KeyError) as exc:
+        if isinstance(exc, OSError) and exc.errno not in _LASTING_ERRORS:
+            raise
+        return None
+    return True
 
 
 _LASTING_ERRORS = (errno.EACCES, errno.EPERM, errno.EROFS, errno.EISDIR, errno.ENOTDIR,

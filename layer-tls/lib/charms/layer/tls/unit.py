@@ -7,6 +7,7 @@ with nothing to do never loads it.
 from __future__ import annotations
 
 import hashlib
+import json
 import shlex
 import subprocess
 import time
@@ -298,3 +299,102 @@ def _sync(settings: Settings, cert_pem: str, key_pem: Optional[str], bundle_pem:
         except (OSError, subprocess.SubprocessError) as exc:
             hookenv.log(f"layer:tls: updating the system trust store failed: {exc}",
                         hookenv.WARNING)
+
+
+def install_crls(tls, settings: Settings) -> Optional[str]:
+    """Write the published CRLs that verify against the installed CA bundle to
+    ``crl_path`` (one per CA, PEM, 0644; the file is removed while there is none) and set
+    ``tls.certificate.changed`` when they changed, so the workload reloads. A CRL past its
+    nextUpdate is still written (with a WARNING): a TLS stack then refuses that CA's
+    certificates, the safe side for a leader that stopped renewing it. Returns "changed",
+    "unchanged" or None (nothing installed yet). Text comparisons only unless the CRLs or
+    the bundle changed."""
+    kv = unitdata.kv()
+    bundle = kv.get(storage.INSTALLED_BUNDLE)
+    if not bundle:
+        return None
+    published = tls.get_crls()
+    inputs = storage.digest(json.dumps([bundle, published], sort_keys=True))
+    text = kv.get(storage.INSTALLED_CRL) or ""
+    changed = False
+    if kv.get(storage.INSTALLED_CRL_INPUTS) != inputs:
+        new_text = _verified_crls(bundle, published)
+        kv.set(storage.INSTALLED_CRL_INPUTS, inputs)
+        if new_text != text:
+            kv.set(storage.INSTALLED_CRL, new_text)
+            text, changed = new_text, True
+            hookenv.log(f"layer:tls: installed {new_text.count('BEGIN X509 CRL')} CRL(s)")
+    written = storage.sync_optional_file(settings.crl_path, text, 0o644, settings.owner)
+    if written is None:
+        hookenv.log(f"layer:tls: cannot write {settings.crl_path}", hookenv.WARNING)
+    if changed or written:
+        from charms.reactive import set_flag
+
+        set_flag(CHANGED_FLAG)
+        return "changed"
+    return "unchanged"
+
+
+def _verified_crls(bundle: str, published: dict) -> str:
+    """The CRLs of ``published`` (CA key id -> PEM) that verify against their CA of the
+    bundle, concatenated in the bundle's order; each refused one is logged."""
+    from . import crl, pki
+
+    try:
+        cas = pki.load_certificates(bundle)
+    except pki.PKIError:
+        return ""
+    now = pki.utcnow()
+    parts = []
+    for ca in cas:
+        kid = crl.key_id_hex(ca)
+        if kid is None or kid not in published:
+            continue
+        try:
+            loaded = crl.load_crl(published[kid])
+        except pki.PKIError as exc:
+            hookenv.log(f"layer:tls: ignored the CRL of CA {kid[:16]}: {exc}", hookenv.WARNING)
+            continue
+        problem = crl.crl_problem(loaded, ca, now=now)
+        if problem and not problem.startswith("it expired"):
+            hookenv.log(f"layer:tls: ignored the CRL of CA {kid[:16]}: {problem}",
+                        hookenv.WARNING)
+            continue
+        if problem:
+            hookenv.log(f"layer:tls: the CRL of CA {kid[:16]}: {problem} (the leader did "
+                        "not renew it)", hookenv.WARNING)
+        parts.append(crl.crl_to_pem(loaded))
+    return "".join(parts)
+
+
+def rotate_if_revoked(tls, settings: Settings) -> bool:
+    """A unit whose installed certificate the leader revoked makes a new key and CSR (once
+    per revocation): its old key may be compromised, and once the operator lifts the bar
+    the leader signs the new request. Text comparison only unless the revoked list
+    changed."""
+    kv = unitdata.kv()
+    revoked = tls.get_revoked()
+    seen = storage.digest(json.dumps(revoked, sort_keys=True))
+    if kv.get(storage.REVOKED_SEEN) == seen:
+        return False
+    kv.set(storage.REVOKED_SEEN, seen)
+    cert_pem = kv.get(storage.INSTALLED_CERT)
+    if not cert_pem or not revoked:
+        return False
+    from . import pki
+
+    try:
+        cert = pki.load_certificate(cert_pem)
+    except pki.PKIError:
+        return False
+    serial = format(cert.serial_number, "x")
+    aki = pki.authority_key_id(cert)
+    if not any(r["serial"] == serial and aki and r["issuer"] == aki.hex() for r in revoked):
+        return False
+    if kv.get(storage.ROTATED_FOR) == serial:
+        return False  # asked already (its new request may be refused while it is barred)
+    kv.set(storage.ROTATED_FOR, serial)
+    hookenv.log("layer:tls: the leader revoked this unit's certificate; making a new key "
+                "and request", hookenv.WARNING)
+    request_certificate(tls, settings, new_key=True)
+    return True

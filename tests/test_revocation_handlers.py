@@ -92,6 +92,21 @@ def test_the_actions_refuse_in_one_line(tmp_path, secrets, hostnames):
     assert "barred" not in juju.app_bag(rid) and "revoked" not in juju.app_bag(rid)
 
 
+def test_a_full_revoked_list_refuses_a_revocation_rather_than_drop_a_valid_record(
+        tmp_path, secrets, hostnames):
+    """Dropping the oldest record would un-revoke a certificate that is still valid."""
+    juju, rid, units = deploy(tmp_path, secrets, units=2)
+    later = int(time.time()) + 86400
+    full = [{"serial": format(n + 1, "x"), "issuer": "ab" * 20, "unit": "tls-old/9",
+             "reason": "unspecified", "date": 0, "not-after": later}
+            for n in range(revocation.MAX_REVOKED_RECORDS)]
+    juju.set_app_data(rid, revoked=json.dumps(full))
+    failed = run_action(juju, units[0], "revoke-certificate", {"unit": units[1]}).action_failed
+    assert failed and "revoked list is full" in failed and "\n" not in failed
+    assert json.loads(juju.app_bag(rid)["revoked"]) == full
+    assert "barred" not in juju.app_bag(rid)
+
+
 def test_revoking_lists_the_earlier_certificates_this_leader_issued(tmp_path, secrets,
                                                                     hostnames):
     juju, rid, units = deploy(tmp_path, secrets, units=2)

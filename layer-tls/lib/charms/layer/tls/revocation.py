@@ -17,6 +17,10 @@ from charmhelpers.core import hookenv, unitdata
 from . import ca_store, storage
 from .settings import Settings
 
+# The interface keeps at most this many revoked records (interface-tls MAX_REVOKED); a
+# revocation that would need more is refused rather than dropping a still-valid one.
+MAX_REVOKED_RECORDS = 1000
+
 ISSUED = "layer.tls.leader.issued"  # unit -> [[serial hex, CA key id hex, notAfter], ...]
 CRL_STATE = "layer.tls.leader.crl-state"  # {"inputs": digest, "renew-at": epoch seconds}
 MAX_ISSUED_PER_UNIT = 8
@@ -93,6 +97,12 @@ def revoke(tls, settings: Settings, unit: str, reason: str) -> dict:
     new = [{"serial": s, "issuer": i, "unit": unit, "reason": reason, "date": int(now),
             "not-after": int(n)} for (s, i), (_, _, n) in sorted(entries.items())
            if (s, i) not in listed and i]
+    limit = MAX_REVOKED_RECORDS
+    if len(records) + len(new) > limit:
+        # never drop a revoked certificate that is still valid: that would un-revoke it
+        raise RevocationError(
+            f"the revoked list is full: it would hold {len(records) + len(new)} unexpired "
+            f"certificates, over {limit} (records leave it when their certificates expire)")
     tls.set_revoked(records + new)
     tls.set_barred(tls.get_barred() + [unit])
     tls.remove_unit(unit)

@@ -76,7 +76,7 @@ def test_hostile_peer_data_never_crashes_a_hook(make_model):
     # reads the claims to sign it.
     key = pki.generate_private_key()
     evil_unit = model.unit(evil)
-    csr = pki.csr_to_pem(pki.build_csr(key, evil, dns_names=[evil_unit.hostname],
+    csr = pki.csr_to_pem(pki.build_csr(key, evil, dns_names=[evil_unit.fqdn],
                                        ip_addresses=[evil_unit.address]))
     write_bag(model, evil, {"csr": csr, "tls-hostnames": DEEP_LIST})
     settle_cleanly(model)

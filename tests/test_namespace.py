@@ -7,6 +7,7 @@ from charms.layer.tls import names, namespace, settings
 from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
+from tls_harness import deploy
 
 AUTO = namespace.parse("auto")
 
@@ -178,3 +179,12 @@ def test_unit_names_leave_out_what_the_namespace_does_not_permit():
     assert got.ip_addresses == ["10.0.0.5"]
     everything = names.unit_names(["93.184.216.34"], ["juju-abc-0"], [], [])
     assert everything.dns_names == ["juju-abc-0"] and everything.ip_addresses == ["93.184.216.34"]
+
+
+def test_a_unit_without_a_name_inside_the_namespace_says_so(tmp_path, secrets, hostnames):
+    # 10.0.0.x and host-tls-N.lxd are all outside example.com: no unit has a name to ask for
+    juju, rid, units = deploy(tmp_path, secrets, units=2,
+                              config={"tls_permitted_names": "example.com"})
+    for unit in units:
+        assert juju.status(unit) == ("blocked", "none of this unit's addresses and host "
+                                     "names is inside tls_permitted_names")

@@ -37,6 +37,9 @@ def compute(tls, is_leader: bool, leader_blocked: Optional[str]) -> Tuple[str, s
         return "blocked", kv.get(LEADER_NAMESPACE)
     # The CSR as published (what the leader judged), not unitdata's copy.
     own_csr = tls.own_csr() if tls is not None else None
+    if own_csr and kv.get(storage.CSR_NAMES) == {"dns": [], "ips": []}:
+        return "blocked", ("none of this unit's addresses and host names is inside "
+                           "tls_permitted_names")
     rejection = tls.get_rejection() if tls is not None else None
     if rejection and own_csr and rejection.get("csr-sha256") == storage.digest(own_csr):
         return "blocked", f"certificate request refused: {rejection.get('reason')}"

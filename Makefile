@@ -9,11 +9,15 @@ export PYTHONDONTWRITEBYTECODE := 1
 .PHONY: test test-all test-quick test-unit test-model lint demo bench clean
 
 # Debian packages the tests and benchmarks use: the openssl CLI (interop checks, SHA-1/MD5
-# CSRs) and easy-rsa (legacy PKI adoption, benchmarks). Installed when missing (as root).
+# CSRs), easy-rsa (legacy PKI adoption, benchmarks), and node and java (the CA's name
+# constraints against those clients, tests/test_name_constraints.py). Installed when
+# missing (as root).
 
 $(STAMP): requirements-dev.txt
 	@missing=""; command -v openssl >/dev/null || missing="$$missing openssl"; \
 	[ -x /usr/share/easy-rsa/easyrsa ] || missing="$$missing easy-rsa"; \
+	command -v node >/dev/null || missing="$$missing nodejs"; \
+	command -v java >/dev/null || missing="$$missing default-jdk-headless"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \

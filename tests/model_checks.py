@@ -51,14 +51,14 @@ def published_bundle(model) -> List:
 
 def check_certificates(model) -> Dict[str, object]:
     """Every live unit's certificate verifies against the published CA bundle for its own
-    host name and address (server) and as a client; its key file is 0600 and matches."""
+    FQDN and address (server) and as a client; its key file is 0600 and matches."""
     bundle = published_bundle(model)
     certs = {}
     for name in model.unit_names:
         unit = model.unit(name)
         files = unit_files(model, name)
         cert = pki.load_certificate(files["cert"].read_bytes())
-        for kwargs in ({"dns_name": unit.hostname}, {"ip_address": unit.address},
+        for kwargs in ({"dns_name": unit.fqdn}, {"ip_address": unit.address},
                        {"purpose": "client"}):
             try:
                 pki.verify_certificate(cert, bundle, **kwargs)

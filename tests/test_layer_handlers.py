@@ -199,13 +199,13 @@ def test_the_refused_unit_shows_why(tmp_path, secrets, hostnames):
     with juju.hook_context(units[1], "config-changed"):
         from charmhelpers.core import unitdata
 
-        unitdata.kv().set("extra_sans", ["host-tls-0"])
+        unitdata.kv().set("extra_sans", ["host-tls-0.lxd"])
     juju.run_hook(units[1], "config-changed")
     juju.settle()
     state, message = juju.status(units[1])
     assert state == "blocked"
-    assert message.startswith("certificate request refused: name-taken: host-tls-0")
-    assert message.endswith(f"host-tls-0 is held by {units[0]}")  # the holder is named
+    assert message.startswith("certificate request refused: name-taken: host-tls-0.lxd")
+    assert message.endswith(f"host-tls-0.lxd is held by {units[0]}")  # the holder is named
     assert installed(juju, units[1])[0]  # the old certificate is still installed
 
 

@@ -5,7 +5,7 @@ import time
 
 import pytest
 from charms.layer.tls import pki, storage
-from tls_harness import assert_unit_has_valid_certificate, deploy, installed, run_action
+from tls_harness import assert_unit_has_valid_certificate, deploy, installed, run_action, unit_host
 
 
 def pairwise_trust_problems(juju, units):
@@ -23,7 +23,7 @@ def pairwise_trust_problems(juju, units):
                 continue
             try:
                 pki.verify_certificate(cert, pki.load_certificates(bundle_pem),
-                                       dns_name="host-" + owner.replace("/", "-"))
+                                       dns_name=unit_host(owner))
                 pki.verify_certificate(cert, pki.load_certificates(bundle_pem),
                                        purpose="client")
             except pki.CertificateVerificationError as exc:
@@ -106,7 +106,10 @@ def test_a_renewal_not_signed_in_time_shows_a_warning(tmp_path, secrets, hostnam
 
 def test_a_new_name_brings_a_new_certificate_and_the_same_names_do_not(
         tmp_path, secrets, hostnames):
-    juju, rid, units = deploy(tmp_path, secrets, units=2)
+    # service.example is a public name: the operator permits it (before the CA is made,
+    # so that the CA's name constraints cover it)
+    juju, rid, units = deploy(tmp_path, secrets, units=2,
+                              config={"tls_permitted_names": "auto service.example"})
     before = installed(juju, units[1])
     juju.run_hook(units[1], "config-changed")
     juju.run_hook(units[1], "update-status")
@@ -175,7 +178,7 @@ def test_actions(tmp_path, secrets, hostnames):
     shown = run_action(juju, units[1], "show-certificate").action_results
     cert_pem = installed(juju, units[1])[0]
     assert shown["certificate"] == cert_pem
-    assert shown["dns-names"] == "host-tls-1"
+    assert shown["dns-names"] == "host-tls-1.lxd"
     assert shown["serial"] == format(pki.load_certificate(cert_pem).serial_number, "x")
     assert "PRIVATE KEY" not in json.dumps(shown)
     ca = run_action(juju, units[1], "get-ca-certificate").action_results
@@ -225,7 +228,7 @@ def test_a_new_host_name_or_address_brings_a_new_certificate(tmp_path, secrets, 
 
     juju, rid, units = deploy(tmp_path, secrets, units=2)
     before = installed(juju, units[1])[0]
-    monkeypatch.setattr(names, "host_names", lambda: ["renamed-host"])
+    monkeypatch.setattr(names, "host_names", lambda: ["renamed-host", "renamed-host.lxd"])
     juju.units[units[1]].address = "10.0.0.99"  # network-get and unit-get answer this now
     # Juju runs config-changed when a machine's addresses change (worker/uniter/resolver.go)
     juju.run_hook(units[1], "config-changed")
@@ -233,7 +236,7 @@ def test_a_new_host_name_or_address_brings_a_new_certificate(tmp_path, secrets, 
     cert = pki.load_certificate(installed(juju, units[1])[0])
     assert installed(juju, units[1])[0] != before
     dns_names, ips = pki.certificate_names(cert)
-    assert "renamed-host" in dns_names and "10.0.0.99" in ips
+    assert "renamed-host.lxd" in dns_names and "10.0.0.99" in ips
 
 
 def test_update_status_looks_for_new_host_names_without_a_hook_tool(tmp_path, secrets,

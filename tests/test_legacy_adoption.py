@@ -9,7 +9,7 @@ import pytest
 from charms.layer.tls import legacy, pki, storage
 from legacy_pki import LegacyUnit, copy_legacy_dirs, make_legacy_pki, unavailable_reason
 from test_layer_lifecycle import pairwise_trust_problems
-from tls_harness import TlsJuju, assert_unit_has_valid_certificate, installed
+from tls_harness import TlsJuju, assert_unit_has_valid_certificate, installed, unit_host
 
 pytestmark = pytest.mark.skipif(unavailable_reason() is not None,
                                 reason=str(unavailable_reason()))
@@ -20,7 +20,7 @@ _PKI_CACHE = {}
 
 def _units(dirs):
     return [LegacyUnit(u, pathlib.Path(dirs[u]), f"10.0.0.{10 + i}",
-                       "host-" + u.replace("/", "-")) for i, u in enumerate(UNITS)]
+                       unit_host(u)) for i, u in enumerate(UNITS)]
 
 
 @pytest.fixture(scope="module")
@@ -159,7 +159,7 @@ def test_server_only_legacy_certificates_are_reissued_with_the_same_keys_and_ca(
         assert fingerprint(key_of(juju, unit)) == fingerprint(state.keys[unit])
         # the legacy certificate still verifies against the bundle every unit installed
         pki.verify_certificate(pki.load_certificate(legacy.certificate_block(
-            state.certificates[unit])), ca, dns_name="host-" + unit.replace("/", "-"))
+            state.certificates[unit])), ca, dns_name=unit_host(unit))
 
 
 def test_lost_ca_key_rolls_over_to_a_new_ca_keeping_trust(tmp_path, secrets, hostnames,

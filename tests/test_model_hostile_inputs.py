@@ -15,6 +15,7 @@ from charms.layer.tls import pki
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import NameOID
+from model import SIM_PERMITTED_NAMES
 from model_checks import check_all, check_certificates, check_mtls, check_no_key_leaks, unit_files
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
@@ -76,7 +77,7 @@ def test_hostile_peer_data_never_crashes_a_hook(make_model):
     # reads the claims to sign it.
     key = pki.generate_private_key()
     evil_unit = model.unit(evil)
-    csr = pki.csr_to_pem(pki.build_csr(key, evil, dns_names=[evil_unit.hostname],
+    csr = pki.csr_to_pem(pki.build_csr(key, evil, dns_names=[evil_unit.fqdn],
                                        ip_addresses=[evil_unit.address]))
     write_bag(model, evil, {"csr": csr, "tls-hostnames": DEEP_LIST})
     settle_cleanly(model)
@@ -185,7 +186,10 @@ BAD_EXTRA_SANS = [
 
 
 def test_bad_extra_sans_block_naming_the_entry(make_model):
-    model = deploy(make_model, 2, seed=23)
+    # good.example is a public name: the operator permits it (from the start: the CA's
+    # name constraints are made from tls_permitted_names)
+    model = deploy(make_model, 2, seed=23,
+                   config={"tls_permitted_names": SIM_PERMITTED_NAMES + " good.example"})
     before = {name: serial(model, name) for name in model.unit_names}
     for value, named in BAD_EXTRA_SANS:
         model.set_config({"tls_extra_sans": "good.example " + value})

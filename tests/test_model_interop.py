@@ -1,10 +1,12 @@
 """The interop checks of test_pki_interop, run on what the built charm really issues.
 
 test_pki_interop issues its fixtures with dotted names (``app-N.test``); a deployed unit's
-certificate carries the machine's single-label host name (``juju-xxxxxx-N``), its FQDN and
-its address. Here a 3-unit model of tls-demo settles and each unit's own files (leaf, key,
-CA) go through cryptography's verifier, ``openssl verify -x509_strict``, a strict mutual-TLS
-handshake with Python's ``ssl`` and pkilint, whose findings must be exactly the expected ones.
+certificate carries the machine's FQDN (``juju-xxxxxx-N.sim``) and its address, and not its
+single-label host name (``juju-xxxxxx-N``: outside ``tls_permitted_names``, and under the
+CA's name constraints it would make clients refuse the whole certificate). Here a 3-unit
+model of tls-demo settles and each unit's own files (leaf, key, CA) go through
+cryptography's verifier, ``openssl verify -x509_strict``, a strict mutual-TLS handshake
+with Python's ``ssl`` and pkilint, which must find nothing.
 """
 import ssl
 
@@ -31,24 +33,33 @@ pytestmark = [pytest.mark.model, pytest.mark.slow]
 TLS_VERSIONS = [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3]
 
 
-def single_label_findings(cert: x509.Certificate):
-    """The findings pkilint's PKIX profile has for ``cert`` although RFC 5280 allows them:
-    one ``pkix.invalid_domain_name_syntax`` ERROR per single-label dNSName in the SAN.
+def single_label_constraint_findings(ca: x509.Certificate):
+    """The findings pkilint's PKIX profile has for the CA although RFC 5280 allows them:
+    one ``pkix.invalid_domain_name_syntax`` ERROR per single-label dNSName in its name
+    constraints' permitted subtrees (``internal``, ``lxd``, ``sim``...).
 
     pkilint checks dNSName with ``validators.domain``, which wants at least one dot. RFC
-    5280 section 4.2.1.6 asks for the "preferred name syntax" of RFC 1034 section 3.5 (as
-    modified by RFC 1123 section 2.1), where ``<subdomain> ::= <label> | <subdomain> "."
-    <label>``: a single label such as a unit's host name ``juju-xxxxxx-N`` is a valid
-    dNSName, and cryptography, OpenSSL and Python's ``ssl`` all match it (checked below).
+    5280 section 4.2.1.10 takes a DNS name constraint in the syntax of section 4.2.1.6, the
+    "preferred name syntax" of RFC 1034 section 3.5, where ``<subdomain> ::= <label> |
+    <subdomain> "." <label>``: a single label is a valid domain, and cryptography, OpenSSL
+    and Python's ``ssl`` apply it (tests/test_name_constraints.py).
     """
-    extensions = list(cert.extensions)
-    san_index = [e.oid for e in extensions].index(x509.SubjectAlternativeName.oid)
-    path = "certificate.tbsCertificate.extensions.{}.extnValue.subjectAltName.{}.dNSName"
+    extensions = list(ca.extensions)
+    index = [e.oid for e in extensions].index(x509.NameConstraints.oid)
+    path = ("certificate.tbsCertificate.extensions.{}.extnValue.nameConstraints."
+            "permittedSubtrees.{}.base.dNSName")
     return sorted(
         ("ERROR", "pkix.invalid_domain_name_syntax",
-         f'Invalid domain name syntax: "{name.value}"', path.format(san_index, i))
-        for i, name in enumerate(extensions[san_index].value)
+         f'Invalid domain name syntax: "{name.value}"', path.format(index, i))
+        for i, name in enumerate(extensions[index].value.permitted_subtrees)
         if isinstance(name, x509.DNSName) and "." not in name.value)
+
+
+def single_label_names(cert: x509.Certificate):
+    """The single-label dNSNames of ``cert``'s SAN (none since tls_permitted_names: such a
+    name is in no DNS domain, so no name constraint can permit it)."""
+    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    return [n for n in san.get_values_for_type(x509.DNSName) if "." not in n]
 
 
 def test_the_certificates_a_model_issues_pass_the_interop_checks(make_model, tmp_path):
@@ -66,40 +77,43 @@ def test_the_certificates_a_model_issues_pass_the_interop_checks(make_model, tmp
         units[name] = Unit(name, pki.load_private_key(files["key"].read_bytes()),
                            pki.load_certificate(files["cert"].read_bytes()))
         unit = model.unit(name)
-        hosts[name] = (unit.hostname, f"{unit.hostname}.sim", unit.address)
-        assert "." not in unit.hostname, unit.hostname  # the case the fixtures never have
+        hosts[name] = (unit.fqdn, unit.hostname, unit.address)
+        assert "." not in unit.hostname, unit.hostname  # a machine's single-label host name
 
     directory = str(tmp_path)
     for name, unit in units.items():
-        cert, (hostname, fqdn, address) = unit.certificate, hosts[name]
+        cert, (fqdn, hostname, address) = unit.certificate, hosts[name]
         others = [hosts[other][0] for other in units if other != name]
+        assert single_label_names(cert) == [], name  # outside tls_permitted_names
 
-        # 1. cryptography's verifier (directly and through pki.verify_certificate)
-        for host in (hostname, hostname.upper(), fqdn, address):
+        # 1. cryptography's verifier (directly and through pki.verify_certificate), the
+        # CA's name constraints included
+        for host in (fqdn, fqdn.upper(), address):
             assert_verifies_as_server(cert, ca, host)
         assert_verifies_as_client(cert, ca)
-        for host in others + [f"x.{hostname}", fqdn.split(".", 1)[1]]:
+        for host in others + [hostname, f"x.{fqdn}", fqdn.split(".", 1)[1]]:
             assert_not_verifies_as_server(cert, ca, host)
 
         # 2. openssl verify -x509_strict with the CA
-        for host in (hostname, fqdn, address):
+        for host in (fqdn, address):
             assert_openssl_verifies_as_server(cert, ca, host, directory)
         assert_openssl_verifies_as_client(cert, ca, directory)
-        for host in others:
+        for host in others + [hostname]:
             assert_openssl_not_verifies_as_server(cert, ca, host, directory)
 
-        # 3. pkilint (RFC 5280 profile) at WARNING and above: exactly the single-label
-        # host name, in every unit certificate, and nothing else.
-        assert sorted(pkilint_findings(cert, "WARNING")) == single_label_findings(cert), name
-        assert len(single_label_findings(cert)) == 1, name  # the host name, not the FQDN
+        # 3. pkilint (RFC 5280 profile) at WARNING and above: nothing (the single-label
+        # host name it used to flag is no longer in the certificate)
+        assert pkilint_findings(cert, "WARNING") == [], name
         assert_pkilint_chain_clean(ca, cert, directory)
 
-    # ... and nothing at all in the CA (it names no host).
-    assert pkilint_findings(ca, "WARNING") == []
+    # ... and in the CA exactly its single-label name constraints (internal, lxd, sim...).
+    findings = single_label_constraint_findings(ca)
+    assert sorted(pkilint_findings(ca, "WARNING")) == findings
+    assert len(findings) == 7  # auto's 6 single-label domains and the sim's own
     assert_pkilint_chain_clean(ca, ca, directory)
 
     # 4. strict mutual TLS (VERIFY_X509_STRICT, CERT_REQUIRED both ways, check_hostname
-    # with the server unit's single-label host name), every ordered pair of units.
+    # with the server unit's FQDN), every ordered pair of units.
     for tls_version in TLS_VERSIONS:
         for server in units.values():
             clients = [u for u in units.values() if u is not server]

@@ -6,7 +6,7 @@ import time
 
 import pytest
 from charms.layer.tls import pki
-from model import SettleTimeout
+from model import SIM_PERMITTED_NAMES, SettleTimeout
 from model_checks import (
     assert_one_new_ca,
     check_all,
@@ -39,7 +39,10 @@ def test_short_lived_certificates_are_renewed_before_they_expire(make_model):
 
 
 def test_a_new_extra_san_reissues_and_nothing_else_does(make_model):
-    model = make_model(seed=6)
+    # echo.example is a public name: the operator permits it from the start (the CA's
+    # name constraints are made from tls_permitted_names)
+    model = make_model(seed=6, config={"tls_permitted_names": SIM_PERMITTED_NAMES +
+                                       " echo.example"})
     model.deploy(2)
     model.settle()
     before = serials(model)

@@ -160,9 +160,18 @@ class TlsJuju(FakeJuju):
         self.secrets.commit()
 
 
+def unit_host(unit):
+    """A unit's FQDN in the harness: an LXD machine's (``<host>.lxd``, inside the default
+    ``tls_permitted_names``)."""
+    return "host-" + unit.replace("/", "-") + ".lxd"
+
+
 def unit_host_names():
-    """Each unit its own host name (the tests run every unit in one process)."""
-    return ["host-" + os.environ["JUJU_UNIT_NAME"].replace("/", "-")]
+    """Each unit its own host name and FQDN (the tests run every unit in one process), as
+    on an LXD machine: the single-label host name is outside ``tls_permitted_names`` and
+    left out of the CSR, the FQDN is in."""
+    fqdn = unit_host(os.environ["JUJU_UNIT_NAME"])
+    return [fqdn.split(".")[0], fqdn]
 
 
 def deploy(tmp_path, secrets, units=3, **kw):
@@ -200,7 +209,7 @@ def assert_unit_has_valid_certificate(juju, unit):
     cert_pem, bundle_pem = installed(juju, unit)
     assert cert_pem and bundle_pem, f"{unit} has no certificate"
     cert = pki.load_certificate(cert_pem)
-    host = "host-" + unit.replace("/", "-")
+    host = unit_host(unit)
     pki.verify_certificate(cert, pki.load_certificates(bundle_pem), dns_name=host)
     pki.verify_certificate(cert, pki.load_certificates(bundle_pem), purpose="client")
     key = pki.load_private_key(juju.kv(unit).get(storage.INSTALLED_KEY))

@@ -94,6 +94,10 @@ def check_names():
         return
     unit.update_renewal_time(settings)
     tls = endpoint_from_name("certificates")
+    if tls is not None and tls.has_peer_relation and tls.is_leader:
+        from charms.layer.tls import leader
+
+        leader.check_namespace(tls, settings)  # the CA's name constraints cover the config?
     refresh = hookenv.hook_name() != "update-status"
     if tls is not None and tls.own_csr() and unit.names_changed(settings,
                                                                refresh_addresses=refresh):
@@ -154,6 +158,7 @@ def _rollover_duties(tls) -> None:
             return  # a rollover needs the lifetimes; the status shows the config problem
         if running:
             phase = leader.rollover_step(tls, settings)
+            leader.check_namespace(tls, settings)  # the new CA's constraints
             kv.set(status.LEADER_BLOCKED, None)
             kv.set(status.LEADER_ROLLOVER, leader.rollover_status(phase))
         else:

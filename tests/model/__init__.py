@@ -1,6 +1,6 @@
 """The simulated Juju model for the model tests (see README.md)."""
 from .build import BuildError, build_charm, ensure_charm_venv
-from .sim import Hook, HookFailed, HookRun, Model, SettleStats, SettleTimeout
+from .sim import SIM_PERMITTED_NAMES, Hook, HookFailed, HookRun, Model, SettleStats, SettleTimeout
 
-__all__ = ["BuildError", "Hook", "HookFailed", "HookRun", "Model", "SettleStats",
-           "SettleTimeout", "build_charm", "ensure_charm_venv"]
+__all__ = ["BuildError", "Hook", "HookFailed", "HookRun", "Model", "SIM_PERMITTED_NAMES",
+           "SettleStats", "SettleTimeout", "build_charm", "ensure_charm_venv"]

@@ -120,6 +120,7 @@ class Unit:
         self.log = model.dir / "logs" / f"{model.app}-{index}.log"
         self.address = f"127.0.1.{index + 1}"
         self.hostname = f"juju-{model.uuid[:6]}-{index}"
+        self.fqdn = f"{self.hostname}.sim"  # what socket.getfqdn() answers on the unit
         self.life = "alive"  # alive, dying, dead
         self.in_scope = False
         self.started = False
@@ -143,6 +144,11 @@ class Unit:
 
     def __repr__(self):
         return f"<Unit {self.name} {self.life}>"
+
+
+# tls_permitted_names in a new model (a test's config overrides it): the default's
+# private-use names plus the simulator's own, loopback addresses and the .sim domain.
+SIM_PERMITTED_NAMES = "auto sim 127.0.1.0/24"
 
 
 class Model:
@@ -233,6 +239,9 @@ class Model:
 
     def _initial_state(self, config):
         values = {k: self._typed_default(k, v) for k, v in self.options.items()}
+        if "tls_permitted_names" in values:
+            # the simulated units live on 127.0.1.x and *.sim: their operator permits them
+            values["tls_permitted_names"] = SIM_PERMITTED_NAMES
         for k, v in config.items():
             values[k] = self._coerce(k, v)
         return {
@@ -601,7 +610,7 @@ class Model:
             "LANG": "C.UTF-8", "DEBIAN_FRONTEND": "noninteractive",
             "APT_LISTCHANGES_FRONTEND": "none", "TERM": "tmux-256color", "JUJU_SLA": "unsupported",
             "HOME": str(u.root), "SIM_UNIT_ROOT": str(u.root),
-            "SIM_HOSTNAME": u.hostname, "SIM_FQDN": f"{u.hostname}.sim",
+            "SIM_HOSTNAME": u.hostname, "SIM_FQDN": u.fqdn,
         }
         if action is None:
             env["JUJU_HOOK_NAME"] = hook_name

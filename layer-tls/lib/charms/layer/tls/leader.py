@@ -13,13 +13,14 @@ from typing import Dict, List, NamedTuple, Optional
 
 from charmhelpers.core import hookenv, unitdata
 
-from . import ca_store, storage
+from . import ca_store, status, storage
 from .settings import Settings
 
 REJECTED_INPUTS = "layer.tls.leader.rejected-inputs"  # unit -> digest of what was refused
 ROLLOVER_AT = "layer.tls.leader.ca-rollover-at"  # {"ca": digest of the CA PEM, "at": epoch}
 ROLLOVER_WHY = "layer.tls.leader.ca-rollover-why"  # why the running rollover started
 LEGACY_WRITTEN = "layer.tls.leader.legacy-ca-written"  # digest of the CA last leader-set
+NAMESPACE_CHECKED = "layer.tls.leader.namespace-checked"  # digest of what check_namespace saw
 _BEGIN = "-----BEGIN CERTIFICATE-----"
 _END = "-----END CERTIFICATE-----"
 
@@ -66,7 +67,8 @@ def _new_ca(settings: Settings, *, generated: bool = False):
     name = f"{hookenv.application_name()} CA {time.strftime('%Y-%m-%d %H:%M:%S')}"
     return pki.create_ca(name, lifetime_days=settings.ca_lifetime_days,
                          organization=f"Juju model {hookenv.model_name()}",
-                         key_algorithm=settings.ca_key_algorithm)
+                         key_algorithm=settings.ca_key_algorithm,
+                         name_constraints=settings.namespace)
 
 
 def _usable_ca(cert_pem: str, key_pem: str, what: str):
@@ -215,6 +217,37 @@ def publish_legacy_setting(tls, ca_pem: Optional[str] = None) -> None:
     kv.set(LEGACY_WRITTEN, storage.digest(ca_pem))
 
 
+def check_namespace(tls, settings: Settings) -> Optional[str]:
+    """Note (for the leader's status) when ``tls_permitted_names`` permits names that the
+    name constraints of the CA in use exclude: the operator widened it after the CA was
+    made. The signer refuses those names (clients would refuse the whole certificate)
+    until the rotate-ca action makes a CA for the current namespace; a CA is never
+    replaced for this on its own. Judged again only when the config or the CA changed."""
+    ca_pem = _first_ca(tls.get_ca_bundle())
+    seen = storage.digest(json.dumps([settings.permitted_names_text, ca_pem]))
+    kv = unitdata.kv()
+    if kv.get(NAMESPACE_CHECKED) == seen:
+        return kv.get(status.LEADER_NAMESPACE)
+    note = None
+    if ca_pem:
+        from . import pki
+
+        try:
+            constraints = pki.name_constraints_of(pki.load_certificate(ca_pem))
+        except pki.PKIError:
+            constraints = None
+        outside = settings.namespace.not_within(constraints) if constraints else []
+        if outside:
+            shown = ", ".join(outside[:3]) + (f" and {len(outside) - 3} more"
+                                               if len(outside) > 3 else "")
+            note = (f"tls_permitted_names permits {shown}, outside the CA's name "
+                    "constraints: run the rotate-ca action for a CA that covers it")
+            hookenv.log(f"layer:tls: {note}", hookenv.WARNING)
+    kv.set(status.LEADER_NAMESPACE, note)
+    kv.set(NAMESPACE_CHECKED, seen)
+    return note
+
+
 def rollover_running(tls) -> bool:
     """A CA rollover runs while the published bundle holds more than one CA."""
     return (tls.get_ca_bundle() or "").count(_BEGIN) > 1
@@ -358,11 +391,12 @@ def requests_outstanding(tls) -> List[str]:
 
 
 def _input_digest(csr: str, unit_claims: dict, context: str, settings: Settings) -> str:
-    """What a refusal depended on: the CSR, the unit's claims, the extra SANs and
-    ``context`` (every unit's claims and the certificates issued: a name or key held by
-    another unit can be freed), so a refused CSR is tried again once any of them changed."""
-    return storage.digest(json.dumps([csr, unit_claims, context, settings.extra_sans],
-                                     sort_keys=True))
+    """What a refusal depended on: the CSR, the unit's claims, the extra SANs, the
+    permitted names and ``context`` (the CA, every unit's claims and the certificates
+    issued: a name or key held by another unit can be freed), so a refused CSR is tried
+    again once any of them changed."""
+    return storage.digest(json.dumps([csr, unit_claims, context, settings.extra_sans,
+                                      settings.namespace.describe()], sort_keys=True))
 
 
 def _sign_batch(tls, settings: Settings, ca, pending: Dict[str, str]) -> SigningOutcome:
@@ -376,7 +410,11 @@ def _sign_batch(tls, settings: Settings, ca, pending: Dict[str, str]) -> Signing
     units = sorted((set(tls.peer_units()) | {tls.local_unit_name}) - barred)
     claims = {unit: tls.unit_claims(unit) for unit in units}
     issued = {u: c for u, c in tls.get_certificates().items() if u not in barred}
-    context = storage.digest(json.dumps([claims, issued, sorted(barred)], sort_keys=True))
+    from . import pki
+
+    ca_pem = pki.certificate_to_pem(ca.certificate)
+    context = storage.digest(json.dumps([claims, issued, sorted(barred), ca_pem],
+                                        sort_keys=True))
     kv = unitdata.kv()
     refused_before = kv.get(REJECTED_INPUTS) or {}
     digests = {u: _input_digest(csr, claims.get(u, {}), context, settings)
@@ -386,6 +424,7 @@ def _sign_batch(tls, settings: Settings, ca, pending: Dict[str, str]) -> Signing
         return SigningOutcome(0, {}, None)
     result = signer.sign_batch(ca, {u: c for u, c in todo.items() if u not in barred},
                                claims, issued, settings.extra_sans,
+                               namespace=settings.namespace,
                                lifetime_days=settings.certificate_lifetime_days)
     if result.certificates:
         tls.set_certs(result.certificates)

@@ -3,7 +3,9 @@
 Addresses come from ``network-get`` on the peer endpoint (ingress and bind addresses) and
 ``unit-get private-address`` (through charmhelpers); host names from the machine; extra
 SANs from the legacy unitdata ``extra_sans`` list (per unit) and the ``tls_extra_sans``
-config (application-wide).
+config (application-wide). Names outside ``tls_permitted_names`` are left out: the signer
+would refuse them, and under the CA's name constraints one such name would make clients
+refuse the whole certificate (a single-label host name, a public address).
 The result is sorted and deduplicated so that the order never causes a reissue.
 """
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
-from typing import Iterable, List, NamedTuple
+from typing import Callable, Iterable, List, NamedTuple, Optional
 
 from .sans import is_valid_dns_name, split_names
 
@@ -77,11 +79,15 @@ def host_names() -> List[str]:
 
 
 def unit_names(addresses: Iterable[str], hostnames: Iterable[str],
-               unit_extra_sans: Iterable[str], shared_extra_sans: Iterable[str]) -> UnitNames:
-    """Combine and normalise: sorted, deduplicated, without machine-local names, and
-    without host names that are not valid DNS names (the signer would refuse them)."""
+               unit_extra_sans: Iterable[str], shared_extra_sans: Iterable[str], *,
+               permits: Optional[Callable[[str], bool]] = None) -> UnitNames:
+    """Combine and normalise: sorted, deduplicated, without machine-local names, without
+    host names that are not valid DNS names and without names ``permits`` refuses (the
+    ``tls_permitted_names`` namespace; None permits all): the signer would refuse them."""
+    def keep(name: str) -> bool:
+        return name not in MACHINE_LOCAL and (permits is None or permits(name))
+
     dns_names, ips = split_names(list(addresses) + list(hostnames) + list(unit_extra_sans) +
                                  list(shared_extra_sans))
-    return UnitNames(
-        sorted({d for d in dns_names if d not in MACHINE_LOCAL and is_valid_dns_name(d)}),
-        sorted({i for i in ips if i not in MACHINE_LOCAL}))
+    return UnitNames(sorted({d for d in dns_names if is_valid_dns_name(d) and keep(d)}),
+                     sorted({i for i in ips if keep(i)}))

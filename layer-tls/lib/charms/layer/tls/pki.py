@@ -17,6 +17,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from .namespace import ANY, Namespace
+
 PrivateKey = Union[rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey, ed25519.Ed25519PrivateKey]
 PublicKey = Union[rsa.RSAPublicKey, ec.EllipticCurvePublicKey, ed25519.Ed25519PublicKey]
 IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
@@ -208,8 +210,11 @@ def create_ca(common_name: str, *, lifetime_days: float = 3650,
               organization: Optional[str] = None,
               key_algorithm: str = DEFAULT_KEY_ALGORITHM,
               private_key: Optional[PrivateKey] = None,
+              name_constraints: Optional[Namespace] = None,
               now: Optional[datetime.datetime] = None) -> CertificateAuthority:
-    """Create a self-signed CA: critical CA:TRUE pathlen 0, keyCertSign+cRLSign, SKI."""
+    """Create a self-signed CA: critical CA:TRUE pathlen 0, keyCertSign+cRLSign, SKI; and,
+    given a bounded ``name_constraints`` namespace, critical X.509 name constraints that
+    permit only its DNS domains and IP networks (``name_constraints_extension``)."""
     if key_algorithm not in CA_KEY_ALGORITHMS:
         raise PKIError("a CA key must be one of " + ", ".join(CA_KEY_ALGORITHMS))
     if not lifetime_days > 0:
@@ -223,10 +228,54 @@ def create_ca(common_name: str, *, lifetime_days: float = 3650,
     attributes = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
     if organization:
         attributes.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization))
+    constraints = (name_constraints_extension(name_constraints)
+                   if name_constraints is not None and not name_constraints.unbounded else None)
     cert = _sign_ca(key, x509.Name(attributes), x509.random_serial_number(), now - BACKDATE,
                     now + datetime.timedelta(days=lifetime_days),
-                    x509.SubjectKeyIdentifier.from_public_key(key.public_key()))
+                    x509.SubjectKeyIdentifier.from_public_key(key.public_key()), constraints)
     return CertificateAuthority(cert, key)
+
+
+# Permitted subtrees that no unit's name can match: a namespace without DNS domains (or
+# without networks) must still name one, else that kind of name would be unconstrained.
+NO_DNS = "invalid"  # reserved (RFC 2606); never in a namespace unless an operator puts it
+NO_IPS = ("0.0.0.0/32", "::/128")  # the unspecified addresses, which no SAN may carry
+
+
+def name_constraints_extension(space: Namespace) -> x509.NameConstraints:
+    """Name constraints permitting exactly ``space`` (bounded): DNS subtrees for its
+    domains, iPAddress subtrees for its networks, a placeholder for a kind it has none of.
+    Clients that check them (OpenSSL, GnuTLS, Python's ssl, Node, Go, cryptography)
+    refuse a certificate from this CA with any name outside, whoever signed it."""
+    if space.unbounded:
+        raise PKIError("an unbounded namespace has no name constraints")
+    permitted: List[x509.GeneralName] = [
+        x509.DNSName(d) for d in (space.dns_domains or (NO_DNS,))]
+    permitted += [x509.IPAddress(n) for n in
+                  (space.networks or tuple(ipaddress.ip_network(n) for n in NO_IPS))]
+    return x509.NameConstraints(permitted_subtrees=permitted, excluded_subtrees=None)
+
+
+def name_constraints_of(cert: x509.Certificate) -> Namespace:
+    """The names a CA certificate's name constraints permit, as a namespace (``ANY``
+    without the extension; a kind of name with no permitted subtree is unconstrained).
+    Excluded subtrees and other kinds of names are not represented (this layer makes
+    none); an unreadable extension permits nothing."""
+    try:
+        ext = cert.extensions.get_extension_for_class(x509.NameConstraints).value
+    except x509.ExtensionNotFound:
+        return ANY
+    except Exception:  # noqa: BLE001 - a malformed extension from a foreign CA
+        return Namespace()
+    if ext.permitted_subtrees is None:
+        return ANY
+    domains = tuple(str(n.value).lower().rstrip(".") for n in ext.permitted_subtrees
+                    if isinstance(n, x509.DNSName))
+    networks = tuple(n.value for n in ext.permitted_subtrees
+                     if isinstance(n, x509.IPAddress)
+                     and isinstance(n.value, (ipaddress.IPv4Network, ipaddress.IPv6Network)))
+    return Namespace(domains or ("",),
+                     networks or tuple(ipaddress.ip_network(n) for n in ("0.0.0.0/0", "::/0")))
 
 
 def recertify_ca(certificate: x509.Certificate, private_key: PrivateKey) -> CertificateAuthority:
@@ -244,7 +293,8 @@ def recertify_ca(certificate: x509.Certificate, private_key: PrivateKey) -> Cert
 
 
 def _sign_ca(key: PrivateKey, name: x509.Name, serial: int, not_before: datetime.datetime,
-             not_after: datetime.datetime, ski: x509.SubjectKeyIdentifier) -> x509.Certificate:
+             not_after: datetime.datetime, ski: x509.SubjectKeyIdentifier,
+             constraints: Optional[x509.NameConstraints] = None) -> x509.Certificate:
     builder = (
         x509.CertificateBuilder()
         .subject_name(name).issuer_name(name)
@@ -261,6 +311,8 @@ def _sign_ca(key: PrivateKey, name: x509.Name, serial: int, not_before: datetime
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski),
                        critical=False)
     )
+    if constraints is not None:
+        builder = builder.add_extension(constraints, critical=True)
     return builder.sign(key, _signature_hash(key))
 
 

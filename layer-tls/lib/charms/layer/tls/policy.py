@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 
 from . import pki
+from .namespace import Namespace
 from .sans import MAX_CSR_BYTES, is_valid_dns_name
 
 ALLOWED_SIGNATURE_HASHES = (hashes.SHA256, hashes.SHA384, hashes.SHA512)
@@ -51,9 +52,10 @@ class Claims(NamedTuple):
     ``allowed_*``: names the unit may claim (its addresses, hostnames, the application's
     configured extra SANs). ``taken_*``: names held or claimed by other units.
     ``forbidden_key_fingerprints``: SPKI fingerprints (``pki.public_key_fingerprint``) of the
-    CA's key and of other units' certificates. Any container works (the leader's batch
-    passes views so that N units cost O(N), not O(N^2)); names must be normalised as
-    ``build`` does: lowercase DNS without a trailing dot, canonical IP text.
+    CA's key and of other units' certificates. ``namespace``: the names the application's
+    CA may vouch for (``tls_permitted_names``); None permits every name. Any container
+    works (the leader's batch passes views so that N units cost O(N), not O(N^2)); names
+    must be normalised as ``build`` does: lowercase DNS without a trailing dot, canonical IP text.
     """
 
     allowed_dns: AbstractSet[str] = frozenset()
@@ -61,17 +63,19 @@ class Claims(NamedTuple):
     taken_dns: AbstractSet[str] = frozenset()
     taken_ips: AbstractSet[str] = frozenset()
     forbidden_key_fingerprints: AbstractSet[str] = frozenset()
+    namespace: Optional[Namespace] = None
 
     @classmethod
     def build(cls, allowed_dns: Iterable[str] = (), allowed_ips: Iterable[str] = (),
               taken_dns: Iterable[str] = (), taken_ips: Iterable[str] = (),
-              forbidden_key_fingerprints: Iterable[str] = ()) -> Claims:
+              forbidden_key_fingerprints: Iterable[str] = (),
+              namespace: Optional[Namespace] = None) -> Claims:
         """Normalise the names (lowercase DNS, canonical IP text) into a Claims."""
         return cls(frozenset(d.lower().rstrip(".") for d in allowed_dns),
                    frozenset(_canonical_ips(allowed_ips)),
                    frozenset(d.lower().rstrip(".") for d in taken_dns),
                    frozenset(_canonical_ips(taken_ips)),
-                   frozenset(forbidden_key_fingerprints))
+                   frozenset(forbidden_key_fingerprints), namespace)
 
 
 class CheckedCSR(NamedTuple):
@@ -183,7 +187,17 @@ def _check_dns_name(value: str) -> str:
     return name
 
 
+def _check_namespace(names: List[str], space: Namespace, code: str, where: str) -> None:
+    for name in names:
+        if not space.permits(name):
+            raise CSRRejected(code, f"{name} is outside {where}", name)
+
+
 def _check_claims(dns_names: List[str], ips: List[str], claims: Claims) -> None:
+    if claims.namespace is not None:
+        # first: no unit may hold an outside name, whatever it claims
+        _check_namespace(dns_names + ips, claims.namespace, "outside-namespace",
+                         "tls_permitted_names")
     for name in dns_names:
         if name in claims.taken_dns:
             raise CSRRejected("name-taken", f"{name} is held by another unit", name)
@@ -230,6 +244,12 @@ def sign_csr(ca: pki.CertificateAuthority, pem: Union[str, bytes], claims: Claim
     checked = check_csr(pem, claims)
     if checked.key_fingerprint == ca.key_fingerprint:
         raise CSRRejected("key-reused", "the CSR's key is the CA's or another unit's key")
+    # A name outside the CA's own constraints would make clients refuse the whole
+    # certificate: say so instead of issuing it (tls_permitted_names widened since the
+    # CA was made; rotate-ca makes a CA for the current namespace).
+    _check_namespace(checked.dns_names + checked.ip_addresses,
+                     pki.name_constraints_of(ca.certificate), "outside-ca-constraints",
+                     "the CA's name constraints (run the rotate-ca action)")
     return pki.issue_certificate(ca, checked.public_key, common_name=unit_name,
                                  dns_names=checked.dns_names,
                                  ip_addresses=checked.ip_addresses,

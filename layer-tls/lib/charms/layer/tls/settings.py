@@ -8,7 +8,7 @@ import os
 import re
 from typing import Callable, List, Optional
 
-from . import storage
+from . import namespace, storage
 from .sans import extra_sans_problem
 
 OPTION_DEFAULTS = {
@@ -32,6 +32,7 @@ CONFIG_DEFAULTS = {
     "tls_renew_fraction": 0.67,
     "tls_ca_rollover_fraction": 0.8,
     "tls_extra_sans": "",
+    "tls_permitted_names": namespace.DEFAULT,
     "root_certificate": "",
 }
 _DURATION = re.compile(r"\A\s*(\d{1,12}(?:\.\d{1,12})?)\s*([dhm]?)\s*\Z")
@@ -127,11 +128,38 @@ class Settings:
         return str(self._conf("tls_extra_sans") or "").replace(",", " ").split()
 
     @property
+    def permitted_names_text(self) -> str:
+        """The ``tls_permitted_names`` value as configured (text)."""
+        return str(self._conf("tls_permitted_names") or "")
+
+    @property
+    def namespace(self) -> namespace.Namespace:
+        """The names the CA may vouch for (``tls_permitted_names``). While the value is
+        refused (``problem()`` then blocks, and the leader signs nothing) the default
+        ``auto``: never wider than what the operator wrote or the default."""
+        try:
+            return namespace.parse(self.permitted_names_text)
+        except namespace.NamespaceError:
+            return namespace.parse(namespace.DEFAULT)
+
+    def _extra_sans_problem(self, entries: List[str]) -> Optional[str]:
+        problem = extra_sans_problem(entries)
+        if problem:
+            return problem
+        permitted = self.namespace
+        for entry in entries:
+            if not permitted.permits(entry):
+                return f"{entry!r} is outside tls_permitted_names"
+        return None
+
+    @property
     def extra_sans(self) -> List[str]:
         """The ``tls_extra_sans`` entries, or none at all while one of them is refused
-        (``problem()`` then blocks): never a partial list, never a bad name."""
+        (``problem()`` then blocks): never a partial list, never a bad name, never a name
+        outside ``tls_permitted_names`` (under the CA's name constraints one outside name
+        would make clients refuse the whole certificate)."""
         entries = self._extra_san_entries()
-        return [] if extra_sans_problem(entries) else entries
+        return [] if self._extra_sans_problem(entries) else entries
 
     @property
     def root_certificate(self) -> str:
@@ -152,7 +180,10 @@ class Settings:
                 return f"{name} must be a number between 0.1 and 0.95"
             if not 0.1 <= value <= 0.95:  # also refuses NaN
                 return f"{name} must be between 0.1 and 0.95"
-        problem = extra_sans_problem(self._extra_san_entries())
+        problem = namespace.problem(self.permitted_names_text)
+        if problem:
+            return f"invalid config: tls_permitted_names: {problem}"
+        problem = self._extra_sans_problem(self._extra_san_entries())
         if problem:
             return f"invalid config: tls_extra_sans: {problem}"
         return None

@@ -11,6 +11,7 @@ import datetime
 from typing import AbstractSet, Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 from . import pki, policy
+from .namespace import Namespace
 from .sans import split_names
 
 
@@ -53,7 +54,7 @@ def _claimed_names(unit_claims: Mapping[str, Sequence[str]]) -> Tuple[List[str],
 def sign_batch(ca: pki.CertificateAuthority, pending: Mapping[str, str],
                claims: Mapping[str, Mapping[str, Sequence[str]]],
                issued: Mapping[str, str], shared_names: Sequence[str] = (), *,
-               lifetime_days: float = 365,
+               namespace: Optional[Namespace] = None, lifetime_days: float = 365,
                now: Optional[datetime.datetime] = None) -> BatchResult:
     """Sign ``pending`` (unit -> CSR PEM).
 
@@ -62,7 +63,9 @@ def sign_batch(ca: pki.CertificateAuthority, pending: Mapping[str, str],
     with ``"ignored"``: [...] when the interface left unreadable claims out (named in the
     refusal of a name the unit may then not claim).
     ``issued``: unit -> certificate PEM currently published. ``shared_names``: the
-    application's configured extra SANs, which every unit may carry.
+    application's configured extra SANs, which every unit may carry. ``namespace``: the
+    names the CA may vouch for (``tls_permitted_names``; None permits all): a CSR with any
+    name outside is refused (``outside-namespace``), whatever the unit claims.
     A unit may claim its own names and the shared names; never a name another unit claims
     or holds (except a shared one), nor another unit's or the CA's key.
     """
@@ -96,7 +99,8 @@ def sign_batch(ca: pki.CertificateAuthority, pending: Mapping[str, str],
             allowed_dns=frozenset(own_dns + shared_dns),
             allowed_ips=frozenset(own_ips + shared_ips),
             taken_dns=taken, taken_ips=taken,  # type: ignore[arg-type]
-            forbidden_key_fingerprints=_HeldByOthers(key_holders, unit, frozenset()))
+            forbidden_key_fingerprints=_HeldByOthers(key_holders, unit, frozenset()),
+            namespace=namespace)
         try:
             cert = policy.sign_csr(ca, pending[unit], unit_claims, unit_name=unit,
                                    lifetime_days=lifetime_days, now=now)

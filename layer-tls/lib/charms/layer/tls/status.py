@@ -22,6 +22,8 @@ LEADER_BLOCKED = "layer.tls.leader.blocked"  # why the leader cannot sign, or No
 RECEIVED_PROBLEM = "layer.tls.received-problem"
 MAX_ASKS = 2  # new requests after certificates born expired, then wait (clocks skewed?)
 LEADER_ROLLOVER = "layer.tls.leader.rollover"  # a running CA rollover's phase, or None
+# tls_permitted_names permits names the CA's name constraints exclude (leader.check_namespace)
+LEADER_NAMESPACE = "layer.tls.leader.namespace"
 
 
 def compute(tls, is_leader: bool, leader_blocked: Optional[str]) -> Tuple[str, str]:
@@ -31,8 +33,13 @@ def compute(tls, is_leader: bool, leader_blocked: Optional[str]) -> Tuple[str, s
         return "blocked", kv.get(CONFIG_PROBLEM)
     if is_leader and leader_blocked:
         return "blocked", f"cannot sign certificates: {leader_blocked}"
+    if is_leader and kv.get(LEADER_NAMESPACE):
+        return "blocked", kv.get(LEADER_NAMESPACE)
     # The CSR as published (what the leader judged), not unitdata's copy.
     own_csr = tls.own_csr() if tls is not None else None
+    if own_csr and kv.get(storage.CSR_NAMES) == {"dns": [], "ips": []}:
+        return "blocked", ("none of this unit's addresses and host names is inside "
+                           "tls_permitted_names")
     rejection = tls.get_rejection() if tls is not None else None
     if rejection and own_csr and rejection.get("csr-sha256") == storage.digest(own_csr):
         return "blocked", f"certificate request refused: {rejection.get('reason')}"

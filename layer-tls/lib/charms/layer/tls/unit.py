@@ -63,7 +63,8 @@ def current_names(settings: Settings, *, refresh_addresses: bool = True):
         hookenv.log("layer:tls: unitdata extra_sans is not a list; ignored", hookenv.WARNING)
         extra = []
     return names.unit_names(unit_addresses(refresh=refresh_addresses), names.host_names(),
-                            [str(e) for e in extra], settings.extra_sans)
+                            [str(e) for e in extra], settings.extra_sans,
+                            permits=settings.namespace.permits)
 
 
 def request_certificate(tls, settings: Settings, *, new_key: bool = False) -> None:

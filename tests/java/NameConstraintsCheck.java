@@ -1,0 +1,36 @@
+// Validates a leaf certificate against one CA with Java's PKIX CertPathValidator (what
+// JSSE's default trust manager uses): prints "valid" and exits 0, or prints "invalid: <why>"
+// and exits 1. Run with the single-file launcher: java NameConstraintsCheck.java CA LEAF
+import java.io.FileInputStream;
+import java.security.cert.CertPathValidator;
+import java.security.cert.CertificateFactory;
+import java.security.cert.PKIXParameters;
+import java.security.cert.TrustAnchor;
+import java.security.cert.X509Certificate;
+import java.util.Collections;
+import java.util.List;
+
+public class NameConstraintsCheck {
+    public static void main(String[] args) throws Exception {
+        CertificateFactory factory = CertificateFactory.getInstance("X.509");
+        X509Certificate ca;
+        X509Certificate leaf;
+        try (FileInputStream in = new FileInputStream(args[0])) {
+            ca = (X509Certificate) factory.generateCertificate(in);
+        }
+        try (FileInputStream in = new FileInputStream(args[1])) {
+            leaf = (X509Certificate) factory.generateCertificate(in);
+        }
+        PKIXParameters params = new PKIXParameters(
+            Collections.singleton(new TrustAnchor(ca, null)));
+        params.setRevocationEnabled(false);
+        try {
+            CertPathValidator.getInstance("PKIX").validate(
+                factory.generateCertPath(List.of(leaf)), params);
+        } catch (Exception e) {
+            System.out.println("invalid: " + e.getMessage());
+            System.exit(1);
+        }
+        System.out.println("valid");
+    }
+}

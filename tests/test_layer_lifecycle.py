@@ -254,12 +254,12 @@ def test_update_status_looks_for_new_host_names_without_a_hook_tool(tmp_path, se
     juju.settle()
     assert juju.network_gets == calls
     assert installed(juju, units[1])[0] == before
-    monkeypatch.setattr(names, "host_names", lambda: ["renamed-host"])
+    monkeypatch.setattr(names, "host_names", lambda: ["renamed-host.lxd"])
     juju.run_hook(units[1], "update-status")
     juju.settle()
     dns_names, ips = pki.certificate_names(pki.load_certificate(installed(juju, units[1])[0]))
     # the new CSR looked the addresses up afresh
-    assert "renamed-host" in dns_names and "10.0.0.98" in ips
+    assert "renamed-host.lxd" in dns_names and "10.0.0.98" in ips
 
 
 def test_short_lifetimes_count_from_issuance_not_from_the_backdated_not_before(

@@ -39,8 +39,13 @@ def sign_certificate_requests(tls):
     """Leader: check and sign every pending CSR in one batch, publish once."""
     from charms.layer.tls import leader, status
 
-    outcome = leader.sign_pending(tls, _settings())
+    settings = _settings()
+    outcome = leader.sign_pending(tls, settings)
     unitdata.kv().set(status.LEADER_BLOCKED, outcome.blocked)
+    if not settings.problem():
+        # cryptography is loaded here anyway: judge the CA's name constraints now (a CA
+        # made in this hook included), so the next quiet update-status need not load it
+        leader.check_namespace(tls, settings)
 
 
 @when("tls.peers.departed")

@@ -137,10 +137,16 @@ class Settings:
         """The names the CA may vouch for (``tls_permitted_names``). While the value is
         refused (``problem()`` then blocks, and the leader signs nothing) the default
         ``auto``: never wider than what the operator wrote or the default."""
+        text = self.permitted_names_text
+        cached = getattr(self, "_namespace_cache", None)
+        if cached is not None and cached[0] == text:
+            return cached[1]  # parsed once per hook: the signer asks for it per unit
         try:
-            return namespace.parse(self.permitted_names_text)
+            parsed = namespace.parse(text)
         except namespace.NamespaceError:
-            return namespace.parse(namespace.DEFAULT)
+            parsed = namespace.parse(namespace.DEFAULT)
+        self._namespace_cache = (text, parsed)
+        return parsed
 
     def _extra_sans_problem(self, entries: List[str]) -> Optional[str]:
         problem = extra_sans_problem(entries)

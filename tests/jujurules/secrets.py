@@ -268,18 +268,25 @@ def secret_uri(st, xid):
     return f"secret:{xid}"
 
 
+def _managed_secret(st, ctx, ref, denied="permission denied"):
+    """The id of the secret ``ref`` names, which this unit may manage (the owning unit, or
+    the leader for an app secret); the run errors Juju's secret tools give otherwise."""
+    view = secrets_view(st, ctx)
+    xid = parse_secret_ref(ref)
+    if xid not in view:
+        raise run_error(f'secret "{xid}" not found')
+    if not may_manage(st, ctx, view[xid]):
+        raise run_error(denied(view[xid]) if callable(denied) else denied)
+    return xid
+
+
 def t_secret_set(st, ctx, argv, call):
     opts, pos = parse_args(argv, dict(SECRET_META, **{"--owner": ("owner", True)}))
     _check_rotate(opts)
     if not pos:
         raise usage_error("missing secret URI")
-    view = secrets_view(st, ctx)
-    xid = parse_secret_ref(pos[0])
-    if xid not in view:
-        raise run_error(f'secret "{xid}" not found')
-    if not may_manage(st, ctx, view[xid]):
-        raise run_error("permission denied" if view[xid]["owner"] == "unit"
-                        else "this unit is not the leader")
+    xid = _managed_secret(st, ctx, pos[0], lambda secret: "permission denied"
+                          if secret["owner"] == "unit" else "this unit is not the leader")
     content = parse_content(pos[1:], opts, call) if (pos[1:] or "file" in opts) else None
     ctx["pending"]["secrets"].append({
         "op": "set", "id": xid, "content": content, "label": opts.get("label"),
@@ -292,12 +299,7 @@ def t_secret_remove(st, ctx, argv, call):
     opts, pos = parse_args(argv, {"--revision": ("revision", True)})
     if len(pos) != 1:
         raise usage_error("missing secret URI" if not pos else "unrecognized args")
-    view = secrets_view(st, ctx)
-    xid = parse_secret_ref(pos[0])
-    if xid not in view:
-        raise run_error(f'secret "{xid}" not found')
-    if not may_manage(st, ctx, view[xid]):
-        raise run_error("permission denied")
+    xid = _managed_secret(st, ctx, pos[0])
     revision = opts.get("revision")
     if revision is not None:
         try:
@@ -383,12 +385,7 @@ def grant_tool(kind):
             rid = relation_id(st, ctx, opts)
         else:
             rid = None
-        view = secrets_view(st, ctx)
-        xid = parse_secret_ref(pos[0])
-        if xid not in view:
-            raise run_error(f'secret "{xid}" not found')
-        if not may_manage(st, ctx, view[xid]):
-            raise run_error("permission denied")
+        xid = _managed_secret(st, ctx, pos[0])
         target = opts.get("unit") or opts.get("app") or st["app"]
         scope = f"relation-{rid}" if rid is not None else ""
         ctx["pending"]["secrets"].append({"op": kind, "id": xid, "target": target,

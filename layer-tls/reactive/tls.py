@@ -138,7 +138,7 @@ def ca_duties():
         return
     settings = _settings()
     if tls.is_leader:
-        _rollover_duties(tls)
+        _rollover_duties(tls, settings)
         revocation.maintain_crls(tls, settings)
     if is_flag_set("tls.ca.available"):
         unit.install_crls(tls, settings)
@@ -146,7 +146,7 @@ def ca_duties():
             unit.rotate_if_revoked(tls, settings)
 
 
-def _rollover_duties(tls) -> None:
+def _rollover_duties(tls, settings) -> None:
     from charms.layer.tls import ca_store, leader, status
 
     kv = unitdata.kv()
@@ -158,7 +158,6 @@ def _rollover_duties(tls) -> None:
                 kv.set(status.LEADER_ROLLOVER, None)  # written once, not in every quiet hook
             leader.publish_legacy_setting(tls)  # a CA made in an earlier hook
             return
-        settings = _settings()
         if settings.problem():
             return  # a rollover needs the lifetimes; the status shows the config problem
         if running:

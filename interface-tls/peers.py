@@ -32,6 +32,7 @@ KEY_HOSTNAMES = 'tls-hostnames'      # unit bag, JSON list
 KEY_ADDRESSES = 'tls-addresses'      # unit bag, JSON list
 LEGACY_CERT_SUFFIX = '_signed_certificate'  # leader's unit bag: '<unit>_signed_certificate'
 KEY_CA_BUNDLE = 'ca-bundle'          # app bag, raw PEM (newest CA first)
+KEY_INTERMEDIATES = 'ca-intermediates'  # app bag, raw PEM: the signing CAs under the roots
 KEY_CERTIFICATES = 'certificates'    # app bag, JSON {unit: certificate PEM}
 KEY_SIGNED_CSRS = 'signed-csrs'      # app bag, JSON {unit: sha256 hex of the CSR PEM}
 KEY_REJECTED_CSRS = 'rejections'     # app bag, JSON {unit: {"csr-sha256": hex, "reason": text}}
@@ -686,6 +687,26 @@ class TlsPeers(Endpoint):
         if self._pem_value(pem, 'set_ca_bundle', _CERT_LABELS) is None:
             return
         self._set_raw(bag, KEY_CA_BUNDLE, pem)
+
+    def set_ca_intermediates(self, pem: Optional[str]) -> None:
+        """Leader: publish the intermediate CAs that sign the units' certificates under
+        the roots of ``ca-bundle`` (PEM, newest first) as ``ca-intermediates``; units
+        present them after their certificate and verify CRLs with them. Empty or None
+        removes the key (every CA self-signed)."""
+        bag = self._leader_app_bag('set_ca_intermediates')
+        if bag is None:
+            return
+        if pem and self._pem_value(pem, 'set_ca_intermediates', _CERT_LABELS) is None:
+            return
+        self._set_raw(bag, KEY_INTERMEDIATES, pem or None)
+
+    def get_ca_intermediates(self) -> str:
+        """The ``ca-intermediates`` PEM from the app data, or "" (none, or not PEM)."""
+        bag = self._app_bag()
+        if bag is None or not bag.get(KEY_INTERMEDIATES):
+            return ''
+        return self._pem_value(bag.get(KEY_INTERMEDIATES), 'app ' + KEY_INTERMEDIATES,
+                               _CERT_LABELS) or ''
 
     def get_ca_bundle(self) -> Optional[str]:
         """The CA bundle PEM from the app data, or None."""

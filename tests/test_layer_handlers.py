@@ -6,6 +6,7 @@ import stat
 
 from charms.layer.tls import ca_store, pki, storage
 from tls_harness import (
+    secret_anchor,
     PRIVATE_KEY_MARK,
     all_published_text,
     assert_unit_has_valid_certificate,
@@ -31,7 +32,7 @@ def test_three_units_get_certificates_from_one_ca(tmp_path, secrets, hostnames):
         state, message = juju.status(unit)
         assert state == "active" and message.startswith("certificate valid until 20")
     assert list(secrets.committed) == [ca_store.SECRET_LABEL]
-    ca_pem = secrets.committed[ca_store.SECRET_LABEL]["certificate"]
+    ca_pem = secret_anchor(secrets.committed[ca_store.SECRET_LABEL])
     assert juju.leader_settings[ca_store.LEGACY_CA_SETTING] == ca_pem
     assert juju.app_bag(rid)["ca-bundle"] == ca_pem
 
@@ -41,13 +42,18 @@ def test_legacy_unitdata_keys_and_files(tmp_path, secrets, hostnames):
     unit = units[1]
     kv = juju.kv(unit)
     cert_pem = kv.get(storage.INSTALLED_CERT)
-    assert kv.get("tls.server.certificate") == cert_pem
-    assert kv.get("tls.client.certificate") == cert_pem
-    assert kv.get(f"{unit}_signed_certificate") == cert_pem
+    # the certificate then its intermediate (the CA under the root): what the unit
+    # presents; a reader loading one certificate from it gets the unit's, as before
+    full_chain = cert_pem + kv.get(storage.INSTALLED_CHAIN)
+    assert kv.get(storage.INSTALLED_CHAIN).count("BEGIN CERTIFICATE") == 1
+    assert pki.load_certificates(full_chain)[0] == pki.load_certificate(cert_pem)
+    assert kv.get("tls.server.certificate") == full_chain
+    assert kv.get("tls.client.certificate") == full_chain
+    assert kv.get(f"{unit}_signed_certificate") == cert_pem  # the interface's: as published
     key_file = charm_file(juju, unit, "tls/server.key")
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     assert key_file.read_text() == kv.get(storage.INSTALLED_KEY)
-    assert charm_file(juju, unit, "tls/server.crt").read_text() == cert_pem
+    assert charm_file(juju, unit, "tls/server.crt").read_text() == full_chain
     bundle = charm_file(juju, unit, "tls/ca.crt").read_text()
     assert bundle == charm_file(juju, unit, "trust/tls.crt").read_text()
 
@@ -123,7 +129,7 @@ def test_a_lost_ca_key_with_a_published_ca_is_replaced_through_a_rollover(
     juju.settle()
     final = juju.app_bag(rid)["ca-bundle"]
     assert final.count("BEGIN CERTIFICATE") == 1 and final != lost
-    assert secrets.committed[ca_store.SECRET_LABEL]["certificate"] == final
+    assert secret_anchor(secrets.committed[ca_store.SECRET_LABEL]) == final
     for unit in units + [new]:
         assert_unit_has_valid_certificate(juju, unit)
         assert juju.status(unit)[0] == "active"
@@ -150,7 +156,7 @@ def test_a_failed_ca_creating_hook_leaves_nothing_behind(tmp_path, secrets, host
     juju, rid, units = deploy(tmp_path, secrets, units=2)  # the later hooks complete it
     assert failed and failed[0].unit == units[0]
     juju.run_hook(units[0], "update-status")  # the legacy setting, once the CA committed
-    ca_pem = secrets.committed[ca_store.SECRET_LABEL]["certificate"]
+    ca_pem = secret_anchor(secrets.committed[ca_store.SECRET_LABEL])
     assert juju.app_bag(rid)["ca-bundle"] == ca_pem
     assert juju.leader_settings[ca_store.LEGACY_CA_SETTING] == ca_pem
     for unit in units:
@@ -238,7 +244,7 @@ def test_a_crash_between_key_and_certificate_files_is_repaired(tmp_path, secrets
     cert = assert_unit_has_valid_certificate(juju, unit)
     key = pki.load_private_key(key_file.read_text())
     assert pki.certificate_matches_key(pki.load_certificate(cert_file.read_text()), key)
-    assert pki.certificate_to_pem(cert) == cert_file.read_text()
+    assert cert_file.read_text().startswith(pki.certificate_to_pem(cert))
     assert cert_file.read_text() != good[0]
 
 

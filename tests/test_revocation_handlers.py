@@ -7,7 +7,7 @@ import json
 import time
 
 from charms.layer.tls import crl, pki, revocation, storage
-from tls_harness import charm_file, deploy, run_action
+from tls_harness import charm_file, deploy, run_action, signing_ca
 
 
 def published_crls(juju, rid):
@@ -41,7 +41,7 @@ def test_the_crl_is_renewed_on_update_status_before_its_next_update(
 
 def test_a_rollover_leaves_the_old_ca_a_crl_until_it_expires(tmp_path, secrets, hostnames):
     juju, rid, units = deploy(tmp_path, secrets, units=2)
-    old_ca = pki.load_certificate(juju.app_bag(rid)["ca-bundle"])
+    old_ca = signing_ca(juju, rid)  # the CRL's issuer is the CA that signs the leaves
     assert not run_action(juju, units[0], "rotate-ca").action_failed
     juju.run_hook(units[0], "update-status")
     crls = published_crls(juju, rid)
@@ -54,14 +54,14 @@ def test_a_rollover_leaves_the_old_ca_a_crl_until_it_expires(tmp_path, secrets, 
         juju.settle()
     bundle = juju.app_bag(rid)["ca-bundle"]
     assert bundle.count("BEGIN CERTIFICATE") == 1
-    assert list(published_crls(juju, rid)) == [crl.key_id_hex(pki.load_certificate(bundle))]
+    assert list(published_crls(juju, rid)) == [crl.key_id_hex(signing_ca(juju, rid))]
     for unit in units:
         assert charm_file(juju, unit, "tls/ca.crl").read_text().count("BEGIN X509 CRL") == 1
 
 
 def test_a_forged_crl_is_not_installed(tmp_path, secrets, hostnames):
     juju, rid, units = deploy(tmp_path, secrets, units=2)
-    ca = pki.load_certificate(juju.app_bag(rid)["ca-bundle"])
+    ca = signing_ca(juju, rid)
     forger = pki.create_ca(ca.subject.rfc4514_string())
     forged = crl.crl_to_pem(crl.build_crl(forger, [], 99))
     juju.set_app_data(rid, crl=json.dumps({crl.key_id_hex(ca): forged}))

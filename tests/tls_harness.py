@@ -7,7 +7,7 @@ import pathlib
 import subprocess
 
 import yaml
-from charms.layer.tls import pki, storage
+from charms.layer.tls import ca_store, pki, storage
 from jujurules.commit import commit_context
 from jujurules.secrets import apply_secret_op, new_secret_id
 from jujurules.tools import Call, run_tool
@@ -210,11 +210,41 @@ def assert_unit_has_valid_certificate(juju, unit):
     assert cert_pem and bundle_pem, f"{unit} has no certificate"
     cert = pki.load_certificate(cert_pem)
     host = unit_host(unit)
-    pki.verify_certificate(cert, pki.load_certificates(bundle_pem), dns_name=host)
-    pki.verify_certificate(cert, pki.load_certificates(bundle_pem), purpose="client")
+    # what the unit presents: its certificate, then the intermediates (a fullchain file)
+    presented = pki.load_certificates(charm_file(juju, unit, "tls/server.crt").read_text())
+    assert presented[0] == cert, f"{unit}: the certificate file does not start with it"
+    chain = presented[1:]
+    pki.verify_certificate(cert, pki.load_certificates(bundle_pem), dns_name=host,
+                           intermediates=chain)
+    pki.verify_certificate(cert, pki.load_certificates(bundle_pem), purpose="client",
+                           intermediates=chain)
     key = pki.load_private_key(juju.kv(unit).get(storage.INSTALLED_KEY))
     assert pki.certificate_matches_key(cert, key)
     return cert
+
+
+def signing_ca(juju, rid, bundle=None):
+    """The CA that signs the leaves under the first root of the published bundle: its
+    intermediate (``ca-intermediates``), or the root itself when it is self-signed."""
+    bag = juju.app_bag(rid)
+    intermediates = bag.get("ca-intermediates")
+    return pki.issuing_cas(pki.load_certificates(bundle or bag["ca-bundle"])[:1],
+                           pki.load_certificates(intermediates) if intermediates else [])[0]
+
+
+def secret_anchor(content):
+    """The trust anchor of the CA kept in a CA secret's content: the root at the end of
+    its chain, or the CA itself when it is self-signed (no chain)."""
+    return pki.certificate_to_pem(pki.load_certificates(
+        content.get(ca_store.SECRET_CHAIN_FIELD) or content["certificate"])[-1])
+
+
+def secret_ca(content):
+    """The signing CA of a CA secret's content (certificate, key and chain)."""
+    chain = content.get(ca_store.SECRET_CHAIN_FIELD)
+    return pki.CertificateAuthority(pki.load_certificate(content["certificate"]),
+                                    pki.load_private_key(content["private-key"]),
+                                    pki.load_certificates(chain) if chain else ())
 
 
 def charm_file(juju, unit, relative):

@@ -20,8 +20,12 @@ from typing import List, NamedTuple, Optional
 SECRET_LABEL = "layer-tls-ca"  # noqa: S105 - a label, not a secret
 SECRET_CERT_FIELD = "certificate"  # noqa: S105
 SECRET_KEY_FIELD = "private-key"  # noqa: S105
+# the certificates above the signing CA, up to and including its root (issuer first);
+# absent for a self-signed CA (every CA made before the root + intermediate shape)
+SECRET_CHAIN_FIELD = "chain"  # noqa: S105
 LEADER_CA_CERT = "tls-ca-certificate"       # fallback (pre-secrets) store
 LEADER_CA_KEY = "tls-ca-private-key"        # fallback (pre-secrets) store
+LEADER_CA_CHAIN = "tls-ca-chain"            # fallback (pre-secrets) store
 LEGACY_CA_SETTING = "certificate_authority"  # legacy leader setting: the CA certificate PEM
 
 
@@ -32,6 +36,7 @@ class CAUnavailable(Exception):
 class CAMaterial(NamedTuple):
     certificate_pem: str
     private_key_pem: str
+    chain_pem: str = ""  # the chain up to the root (public), "" for a self-signed CA
 
     def __repr__(self) -> str:  # never show the key
         return "CAMaterial(<certificate>, <private key>)"
@@ -71,8 +76,11 @@ def _load_from_secret() -> Optional[CAMaterial]:
         raise CAUnavailable(f"cannot read the CA secret: {_first_line(done.stderr)}")
     try:
         content = json.loads(done.stdout)
-        return CAMaterial(content[SECRET_CERT_FIELD], content[SECRET_KEY_FIELD])
-    except (ValueError, KeyError, TypeError):
+        chain = content.get(SECRET_CHAIN_FIELD) or ""
+        if not isinstance(chain, str):
+            raise TypeError
+        return CAMaterial(content[SECRET_CERT_FIELD], content[SECRET_KEY_FIELD], chain)
+    except (ValueError, KeyError, TypeError, AttributeError):
         raise CAUnavailable("the CA secret does not hold a certificate and a key") from None
 
 
@@ -95,8 +103,11 @@ def _store_in_secret(material: CAMaterial) -> None:
     The key goes through a 0600 temp file, never on a command line (visible in ps)."""
     uri = _secret_uri()
     with tempfile.NamedTemporaryFile("w", suffix=".yaml") as handle:
-        json.dump({SECRET_CERT_FIELD: material.certificate_pem,
-                   SECRET_KEY_FIELD: material.private_key_pem}, handle)  # JSON is YAML
+        content = {SECRET_CERT_FIELD: material.certificate_pem,
+                   SECRET_KEY_FIELD: material.private_key_pem}
+        if material.chain_pem:
+            content[SECRET_CHAIN_FIELD] = material.chain_pem
+        json.dump(content, handle)  # JSON is YAML
         handle.flush()
         if uri is None:
             argv = ["secret-add", "--owner", "application", "--label", SECRET_LABEL,
@@ -112,7 +123,7 @@ def load_fallback(leader_get) -> Optional[CAMaterial]:
     """The CA kept in leader settings (Juju < 3, or before an upgrade to Juju 3)."""
     cert, key = leader_get(LEADER_CA_CERT), leader_get(LEADER_CA_KEY)
     if cert and key:
-        return CAMaterial(cert, key)
+        return CAMaterial(cert, key, leader_get(LEADER_CA_CHAIN) or "")
     if cert or key:
         raise CAUnavailable("leader settings hold only half of the CA")
     return None
@@ -130,7 +141,7 @@ def forget_fallback(leader_get, leader_set) -> None:
     """Delete the leader-settings copy once the secret holds the CA (a later hook than the
     one that made the secret: leader-set is immediate, the secret commits at hook end)."""
     if leader_get(LEADER_CA_KEY) or leader_get(LEADER_CA_CERT):
-        leader_set({LEADER_CA_KEY: None, LEADER_CA_CERT: None})
+        leader_set({LEADER_CA_KEY: None, LEADER_CA_CERT: None, LEADER_CA_CHAIN: None})
 
 
 def store(material: CAMaterial, leader_set) -> None:
@@ -141,4 +152,5 @@ def store(material: CAMaterial, leader_set) -> None:
         _store_in_secret(material)
     else:
         leader_set({LEADER_CA_CERT: material.certificate_pem,
-                    LEADER_CA_KEY: material.private_key_pem})
+                    LEADER_CA_KEY: material.private_key_pem,
+                    LEADER_CA_CHAIN: material.chain_pem or None})

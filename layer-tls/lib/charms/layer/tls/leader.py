@@ -55,7 +55,8 @@ def _pem_from_config(value: str) -> str:
 
 def _new_ca(settings: Settings, *, generated: bool = False):
     """A CA from the ``root_certificate`` config (certificate and key), else (or when
-    ``generated``, as in a rollover) a fresh one named after the application and the time."""
+    ``generated``, as in a rollover) a fresh one named after the application and the time:
+    an intermediate under a new root whose key is discarded (``pki.create_ca_chain``)."""
     from . import pki
 
     if settings.root_certificate and not generated:
@@ -65,20 +66,22 @@ def _new_ca(settings: Settings, *, generated: bool = False):
                 "root_certificate holds no private key, so it cannot sign certificates")
         return _usable_ca(text, text, "root_certificate")
     name = f"{hookenv.application_name()} CA {time.strftime('%Y-%m-%d %H:%M:%S')}"
-    return pki.create_ca(name, lifetime_days=settings.ca_lifetime_days,
-                         organization=f"Juju model {hookenv.model_name()}",
-                         key_algorithm=settings.ca_key_algorithm,
-                         name_constraints=settings.namespace)
+    return pki.create_ca_chain(name, lifetime_days=settings.ca_lifetime_days,
+                               organization=f"Juju model {hookenv.model_name()}",
+                               key_algorithm=settings.ca_key_algorithm,
+                               name_constraints=settings.namespace)
 
 
-def _usable_ca(cert_pem: str, key_pem: str, what: str):
+def _usable_ca(cert_pem: str, key_pem: str, what: str, chain_pem: str = ""):
     """A CA that can sign here (the first certificate of ``cert_pem``, its key from
-    ``key_pem``), or CAUnavailable saying why ``what`` cannot be used."""
+    ``key_pem``, the certificates of ``chain_pem`` up to its root), or CAUnavailable
+    saying why ``what`` cannot be used."""
     from . import pki
 
     try:
+        chain = pki.load_certificates(chain_pem) if chain_pem else []
         ca = pki.CertificateAuthority(pki.load_certificates(cert_pem)[0],
-                                      pki.load_private_key(key_pem))
+                                      pki.load_private_key(key_pem), chain)
     except pki.PKIError as exc:
         raise ca_store.CAUnavailable(f"{what} is unusable: {exc}") from None
     problem = pki.ca_problem(ca)
@@ -88,14 +91,16 @@ def _usable_ca(cert_pem: str, key_pem: str, what: str):
 
 
 def _keep(ca) -> None:
-    """Store ``ca`` (certificate and key) in the CA store, replacing the stored one."""
+    """Store ``ca`` (certificate, key and chain) in the CA store, replacing the stored
+    one. ``_stored_here`` names it by its anchor, the certificate the bundle publishes."""
     from . import pki
 
     cert_pem = pki.certificate_to_pem(ca.certificate)
-    ca_store.store(ca_store.CAMaterial(cert_pem, pki.private_key_to_pem(ca.private_key).decode()),
+    ca_store.store(ca_store.CAMaterial(cert_pem, pki.private_key_to_pem(ca.private_key).decode(),
+                                       pki.certificates_to_pem(ca.chain)),
                    hookenv.leader_set)
     if ca_store.secrets_supported():
-        _stored_here().add(storage.digest(cert_pem))
+        _stored_here().add(storage.digest(pki.certificate_to_pem(ca.anchor)))
 
 
 def ensure_ca(tls, settings: Settings):
@@ -128,7 +133,8 @@ def ensure_ca(tls, settings: Settings):
         hookenv.log("layer:tls: created the application CA")
         return ca
     try:
-        return _usable_ca(material.certificate_pem, material.private_key_pem, "the stored CA")
+        return _usable_ca(material.certificate_pem, material.private_key_pem, "the stored CA",
+                          material.chain_pem)
     except ca_store.CAUnavailable as exc:
         why = str(exc)
         try:
@@ -174,15 +180,17 @@ def _replace_ca(tls, settings: Settings, why: str):
 
 
 def publish_ca(tls, ca, settings: Settings) -> None:
-    """Publish the CA: first in the bundle (app data; CAs already there stay behind it
-    until a rollover ends) and as the legacy ``certificate_authority`` leader setting, each
-    only when it changed; remember when this CA is due for a rollover."""
+    """Publish the CA: its anchor (root) first in the bundle (app data; CAs already there
+    stay behind it until a rollover ends), its intermediates in ``ca-intermediates`` and
+    the anchor as the legacy ``certificate_authority`` leader setting, each only when it
+    changed; remember when this CA is due for a rollover."""
     from . import pki
 
-    ca_pem = pki.certificate_to_pem(ca.certificate)
+    ca_pem = pki.certificate_to_pem(ca.anchor)
     published = tls.get_ca_bundle() or ""
     if not published.startswith(ca_pem):
         tls.set_ca_bundle(ca_pem + published.replace(ca_pem, ""))
+    publish_intermediates(tls, ca)
     publish_legacy_setting(tls, ca_pem)
     end = ca.certificate.not_valid_after_utc.timestamp()
     # notBefore is backdated: count the lifetime from the creation time
@@ -190,6 +198,29 @@ def publish_ca(tls, ca, settings: Settings) -> None:
                 end)
     unitdata.kv().set(ROLLOVER_AT, {"ca": storage.digest(ca_pem),
                                     "at": start + (end - start) * settings.ca_rollover_fraction})
+
+
+def publish_intermediates(tls, ca) -> None:
+    """Publish ``ca``'s intermediates first, then those already published that a root of
+    the published bundle issued (the previous CA's during a rollover); the others (their
+    root left the bundle) go. Written only when the text changes."""
+    from . import pki
+
+    published = tls.get_ca_intermediates()
+    if not published and not ca.intermediates:
+        return
+    try:
+        anchors = pki.load_certificates(tls.get_ca_bundle() or "")
+        before = pki.load_certificates(published) if published else []
+    except pki.PKIError:
+        anchors, before = [ca.anchor], []
+    wanted = list(ca.intermediates)
+    for cert in pki.issuing_cas(anchors, before + wanted):
+        if cert not in wanted and cert not in anchors:
+            wanted.extend(c for c in [cert, *pki.chain_for(cert, before)] if c not in wanted)
+    text = pki.certificates_to_pem(wanted)
+    if text != published:
+        tls.set_ca_intermediates(text)
 
 
 def _first_ca(bundle: Optional[str]) -> str:
@@ -224,7 +255,8 @@ def check_namespace(tls, settings: Settings) -> Optional[str]:
     until the rotate-ca action makes a CA for the current namespace; a CA is never
     replaced for this on its own. Judged again only when the config or the CA changed."""
     ca_pem = _first_ca(tls.get_ca_bundle())
-    seen = storage.digest(json.dumps([settings.permitted_names_text, ca_pem]))
+    intermediates = tls.get_ca_intermediates()
+    seen = storage.digest(json.dumps([settings.permitted_names_text, ca_pem, intermediates]))
     kv = unitdata.kv()
     if kv.get(NAMESPACE_CHECKED) == seen:
         return kv.get(status.LEADER_NAMESPACE)
@@ -232,8 +264,10 @@ def check_namespace(tls, settings: Settings) -> Optional[str]:
     if ca_pem:
         from . import pki
 
-        try:
-            constraints = pki.name_constraints_of(pki.load_certificate(ca_pem))
+        try:  # the signing CA's: the intermediate under the first root, if any
+            signing = pki.issuing_cas([pki.load_certificate(ca_pem)], pki.load_certificates(
+                intermediates) if intermediates else [])[0]
+            constraints = pki.name_constraints_of(signing)
         except pki.PKIError:
             constraints = None
         outside = settings.namespace.not_within(constraints) if constraints else []
@@ -261,7 +295,7 @@ def start_rollover(tls, settings: Settings, why: str) -> None:
 
     running = rollover_running(tls)
     current = ensure_ca(tls, settings)  # must be readable: never fork an unknown CA
-    if storage.digest(pki.certificate_to_pem(current.certificate)) in _stored_here():
+    if storage.digest(pki.certificate_to_pem(current.anchor)) in _stored_here():
         return  # the stored CA could not sign any more: ensure_ca started a rollover
     if running:
         raise RolloverError("a CA rollover is already in progress")
@@ -326,7 +360,8 @@ def rollover_step(tls, settings: Settings) -> str:
     if not_using:
         return _rollover_log(f"waiting for {_names(not_using)} to use their new "
                              "certificate")
-    tls.set_ca_bundle(pki.certificate_to_pem(ca.certificate))
+    tls.set_ca_bundle(pki.certificate_to_pem(ca.anchor))
+    publish_intermediates(tls, ca)
     unit.install_certificate(tls, settings)
     unitdata.kv().unset(ROLLOVER_WHY)
     return _rollover_log(FINISHED)

@@ -163,16 +163,31 @@ def csr_to_pem(csr: x509.CertificateSigningRequest) -> str:
 # --- the CA ---------------------------------------------------------------------------------
 
 class CertificateAuthority:
-    """A CA certificate with its private key. ``repr`` never shows the key."""
+    """A signing CA: its certificate, its private key and ``chain``, the certificates above
+    it up to and including the root (trust anchor), issuer first; empty for a
+    self-signed CA, which is its own anchor. ``repr`` never shows the key."""
 
-    __slots__ = ("certificate", "private_key")
+    __slots__ = ("certificate", "private_key", "chain")
 
-    def __init__(self, certificate: x509.Certificate, private_key: PrivateKey) -> None:
+    def __init__(self, certificate: x509.Certificate, private_key: PrivateKey,
+                 chain: Sequence[x509.Certificate] = ()) -> None:
         if public_key_fingerprint(certificate.public_key()) != public_key_fingerprint(
                 private_key):
             raise PKIError("the CA private key does not match the CA certificate")
         self.certificate = certificate
         self.private_key = private_key
+        self.chain = tuple(chain)
+
+    @property
+    def anchor(self) -> x509.Certificate:
+        """The root that relying parties trust: the last of the chain, else the CA itself."""
+        return self.chain[-1] if self.chain else self.certificate
+
+    @property
+    def intermediates(self) -> List[x509.Certificate]:
+        """What a unit presents after its leaf: this CA and the chain up to (not
+        including) the anchor; empty for a self-signed CA."""
+        return [self.certificate, *self.chain[:-1]] if self.chain else []
 
     def __repr__(self) -> str:
         cert = self.certificate
@@ -191,8 +206,13 @@ class CertificateAuthority:
 def ca_problem(ca: CertificateAuthority, now: Optional[datetime.datetime] = None
                ) -> Optional[str]:
     """Why ``ca`` cannot issue certificates here (not valid now, not a CA, no subject key
-    identifier), or None. A CA from config or an old deployment may be any of these."""
+    identifier, a chain that does not lead from it to its anchor), or None. A CA from
+    config, a secret or an old deployment may be any of these."""
     cert = ca.certificate
+    if ca.chain:
+        problem = chain_problem(cert, ca.chain, now=now)
+        if problem:
+            return problem
     if not ca.is_valid_at(now or utcnow()):
         return (f"it is valid from {cert.not_valid_before_utc} to "
                 f"{cert.not_valid_after_utc}, not now")
@@ -211,8 +231,10 @@ def create_ca(common_name: str, *, lifetime_days: float = 3650,
               key_algorithm: str = DEFAULT_KEY_ALGORITHM,
               private_key: Optional[PrivateKey] = None,
               name_constraints: Optional[Namespace] = None,
-              now: Optional[datetime.datetime] = None) -> CertificateAuthority:
-    """Create a self-signed CA: critical CA:TRUE pathlen 0, keyCertSign+cRLSign, SKI; and,
+              now: Optional[datetime.datetime] = None,
+              path_length: int = 0) -> CertificateAuthority:
+    """Create a self-signed CA: critical CA:TRUE pathlen ``path_length`` (0: it signs
+    leaves only; ``create_ca_chain`` makes a root with 1), keyCertSign+cRLSign, SKI; and,
     given a bounded ``name_constraints`` namespace, critical X.509 name constraints that
     permit only its DNS domains and IP networks (``name_constraints_extension``)."""
     if key_algorithm not in CA_KEY_ALGORITHMS:
@@ -225,15 +247,146 @@ def create_ca(common_name: str, *, lifetime_days: float = 3650,
         now + datetime.timedelta(days=lifetime_days)
     except OverflowError:
         raise PKIError(f"a CA lifetime of {lifetime_days:g} days ends after year 9999") from None
+    constraints = (name_constraints_extension(name_constraints)
+                   if name_constraints is not None and not name_constraints.unbounded else None)
+    cert = _sign_ca(key, _ca_name(common_name, organization), x509.random_serial_number(),
+                    now - BACKDATE,
+                    now + datetime.timedelta(days=lifetime_days),
+                    x509.SubjectKeyIdentifier.from_public_key(key.public_key()), constraints,
+                    path_length)
+    return CertificateAuthority(cert, key)
+
+
+def create_ca_chain(common_name: str, *, lifetime_days: float = 3650,
+                    organization: Optional[str] = None,
+                    key_algorithm: str = DEFAULT_KEY_ALGORITHM,
+                    name_constraints: Optional[Namespace] = None,
+                    now: Optional[datetime.datetime] = None) -> CertificateAuthority:
+    """A root and an intermediate under it; returns the intermediate (the signing CA, with
+    the root as its ``chain``). The root's key signs the intermediate and is then dropped:
+    it is neither returned nor kept, so no one can make another CA under that root.
+
+    Both carry the same critical name constraints (when ``name_constraints`` is bounded):
+    validators apply an intermediate's constraints even where they ignore a trust anchor's
+    (Java's PKIX), so a leaf signed with the intermediate's key for an outside name fails
+    everywhere. Root: CA pathlen 1; intermediate: CA pathlen 0, AKI = the root's SKI, the
+    root's validity (without the root key it cannot be renewed: its end is a rollover)."""
+    root = create_ca(f"{common_name} root", lifetime_days=lifetime_days,
+                     organization=organization, key_algorithm=key_algorithm,
+                     name_constraints=name_constraints, now=now, path_length=1)
+    key = generate_private_key(key_algorithm)
+    constraints = (name_constraints_extension(name_constraints)
+                   if name_constraints is not None and not name_constraints.unbounded else None)
+    root_cert = root.certificate
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(_ca_name(common_name, organization))
+        .issuer_name(root_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(root_cert.not_valid_before_utc)
+        .not_valid_after(root_cert.not_valid_after_utc)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(_CA_KEY_USAGE, critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
+                       critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(
+            root_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value),
+            critical=False)
+    )
+    if constraints is not None:
+        builder = builder.add_extension(constraints, critical=True)
+    intermediate = builder.sign(root.private_key, _signature_hash(root.private_key))
+    del root  # the root key goes out of scope here: nothing refers to it any more
+    return CertificateAuthority(intermediate, key, (root_cert,))
+
+
+def _ca_name(common_name: str, organization: Optional[str]) -> x509.Name:
     attributes = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
     if organization:
         attributes.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization))
-    constraints = (name_constraints_extension(name_constraints)
-                   if name_constraints is not None and not name_constraints.unbounded else None)
-    cert = _sign_ca(key, x509.Name(attributes), x509.random_serial_number(), now - BACKDATE,
-                    now + datetime.timedelta(days=lifetime_days),
-                    x509.SubjectKeyIdentifier.from_public_key(key.public_key()), constraints)
-    return CertificateAuthority(cert, key)
+    return x509.Name(attributes)
+
+
+_CA_KEY_USAGE = x509.KeyUsage(
+    digital_signature=False, content_commitment=False, key_encipherment=False,
+    data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
+    encipher_only=False, decipher_only=False)
+
+
+def chain_problem(cert: x509.Certificate, chain: Sequence[x509.Certificate], *,
+                  now: Optional[datetime.datetime] = None) -> Optional[str]:
+    """Why ``chain`` (issuer first, ending with a self-signed root) does not certify the
+    CA ``cert`` now: a link whose issuer name, key id or signature does not match, an
+    issuer that is not a CA, or a path length that forbids what is under it; or None."""
+    now = now or utcnow()
+    below = cert
+    for depth, issuer in enumerate(chain):
+        try:
+            if below.issuer != issuer.subject:
+                return f"its chain breaks at {issuer.subject.rfc4514_string()[:80]}"
+            below.verify_directly_issued_by(issuer)
+            basic = issuer.extensions.get_extension_for_class(x509.BasicConstraints).value
+        except x509.ExtensionNotFound:
+            return "a certificate of its chain has no basicConstraints"
+        except Exception as exc:  # noqa: BLE001 - a foreign chain: any mismatch is a problem
+            return f"its chain does not verify ({type(exc).__name__})"
+        if not basic.ca:
+            return "a certificate of its chain is not a CA"
+        if basic.path_length is not None and basic.path_length < depth + 1:
+            return "a path length in its chain forbids the CAs under it"
+        if not issuer.not_valid_before_utc <= now < issuer.not_valid_after_utc:
+            return f"its chain holds a certificate valid only until {issuer.not_valid_after_utc}"
+        below = issuer
+    if below.issuer != below.subject:
+        return "its chain does not end with a self-signed root"
+    return None
+
+
+def issuing_cas(anchors: Sequence[x509.Certificate],
+                intermediates: Sequence[x509.Certificate]) -> List[x509.Certificate]:
+    """The CAs that sign leaves, one per anchor in ``anchors`` order: the intermediate
+    the anchor signed (AKI = its SKI, and its signature verifies), and so on down a few
+    levels, else the anchor itself (a self-signed signing CA). Relation data: an
+    intermediate that does not verify is not taken."""
+    by_issuer: dict = {}
+    for cert in intermediates:
+        aki = authority_key_id(cert)
+        if aki is not None:
+            by_issuer.setdefault(aki, []).append(cert)
+    result = []
+    for anchor in anchors:
+        cert = anchor
+        for _ in range(4):  # an operator's chain may hold a few levels
+            below = next((c for c in by_issuer.get(subject_key_id(cert) or b"", ())
+                          if c != cert and _issued_by(c, cert)), None)
+            if below is None:
+                break
+            cert = below
+        result.append(cert)
+    return result
+
+
+def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    try:
+        cert.verify_directly_issued_by(issuer)
+    except Exception:  # noqa: BLE001 - a foreign certificate: any failure is "no"
+        return False
+    return True
+
+
+def chain_for(leaf: x509.Certificate, intermediates: Sequence[x509.Certificate]
+              ) -> List[x509.Certificate]:
+    """The certificates of ``intermediates`` a unit presents after ``leaf``: its issuer
+    (matched by key id), that one's issuer, ... as long as they are in the list."""
+    by_ski = {subject_key_id(c): c for c in intermediates if subject_key_id(c)}
+    chain: List[x509.Certificate] = []
+    aki = authority_key_id(leaf)
+    while aki in by_ski and len(chain) < 4:
+        cert = by_ski.pop(aki)
+        chain.append(cert)
+        aki = authority_key_id(cert)
+    return chain
 
 
 # Permitted subtrees that no unit's name can match: a namespace without DNS domains (or
@@ -294,7 +447,8 @@ def recertify_ca(certificate: x509.Certificate, private_key: PrivateKey) -> Cert
 
 def _sign_ca(key: PrivateKey, name: x509.Name, serial: int, not_before: datetime.datetime,
              not_after: datetime.datetime, ski: x509.SubjectKeyIdentifier,
-             constraints: Optional[x509.NameConstraints] = None) -> x509.Certificate:
+             constraints: Optional[x509.NameConstraints] = None,
+             path_length: int = 0) -> x509.Certificate:
     builder = (
         x509.CertificateBuilder()
         .subject_name(name).issuer_name(name)
@@ -302,11 +456,8 @@ def _sign_ca(key: PrivateKey, name: x509.Name, serial: int, not_before: datetime
         .serial_number(serial)
         .not_valid_before(not_before)
         .not_valid_after(not_after)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(x509.KeyUsage(
-            digital_signature=False, content_commitment=False, key_encipherment=False,
-            data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
-            encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
+        .add_extension(_CA_KEY_USAGE, critical=True)
         .add_extension(ski, critical=False)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski),
                        critical=False)
@@ -443,8 +594,10 @@ def certificate_names(cert: x509.Certificate) -> tuple[List[str], List[str]]:
 def verify_certificate(leaf: x509.Certificate, ca_bundle: Sequence[x509.Certificate], *,
                        dns_name: Optional[str] = None, ip_address: Optional[str] = None,
                        purpose: str = "server",
+                       intermediates: Sequence[x509.Certificate] = (),
                        now: Optional[datetime.datetime] = None) -> None:
-    """Verify ``leaf`` against the trust anchors in ``ca_bundle`` with cryptography's
+    """Verify ``leaf``, presented with ``intermediates`` (untrusted), against the trust
+    anchors in ``ca_bundle`` with cryptography's
     RFC 5280 verifier, as a TLS server for ``dns_name`` or ``ip_address`` (purpose
     ``server``) or as a TLS client (purpose ``client``). Raises CertificateVerificationError.
 
@@ -465,8 +618,8 @@ def verify_certificate(leaf: x509.Certificate, ca_bundle: Sequence[x509.Certific
         if purpose == "server":
             subject = (v.DNSName(dns_name) if dns_name
                        else v.IPAddress(ipaddress.ip_address(ip_address)))
-            builder.build_server_verifier(subject).verify(leaf, [])
+            builder.build_server_verifier(subject).verify(leaf, list(intermediates))
         else:
-            builder.build_client_verifier().verify(leaf, [])
+            builder.build_client_verifier().verify(leaf, list(intermediates))
     except (v.VerificationError, ValueError) as exc:
         raise CertificateVerificationError(str(exc)) from None

@@ -135,8 +135,8 @@ def forget_departed(tls, units: List[str]) -> None:
         tls.set_barred([u for u in barred if u not in units])
 
 
-def _inputs(bundle: str, revoked: list, crls: dict) -> str:
-    return storage.digest(json.dumps([bundle, revoked, crls], sort_keys=True))
+def _inputs(bundle: str, revoked: list, crls: dict, intermediates: str = "") -> str:
+    return storage.digest(json.dumps([bundle, revoked, crls, intermediates], sort_keys=True))
 
 
 def maintain_crls(tls, settings: Settings, *, force: bool = False,
@@ -156,13 +156,16 @@ def maintain_crls(tls, settings: Settings, *, force: bool = False,
     revoked, published = tls.get_revoked(), tls.get_crls()
     state = kv.get(CRL_STATE) or {}
     if (not force and final_for is None and isinstance(state, dict)
-            and state.get("inputs") == _inputs(bundle, revoked, published)
+            and state.get("inputs") == _inputs(bundle, revoked, published,
+                                           tls.get_ca_intermediates())
             and time.time() < (state.get("renew-at") or 0)):
         return
     from . import crl, leader, pki
 
-    try:
-        cas = pki.load_certificates(bundle)
+    intermediates = tls.get_ca_intermediates()
+    try:  # one CRL per CA that issues leaves: a root's intermediate, else the root itself
+        cas = pki.issuing_cas(pki.load_certificates(bundle), pki.load_certificates(
+            intermediates) if intermediates else [])
     except pki.PKIError:
         return  # the leader's own bundle: the signing path replaces it
     ca = final_for
@@ -172,7 +175,7 @@ def maintain_crls(tls, settings: Settings, *, force: bool = False,
             material = ca_store.load(hookenv.leader_get)
             if material is not None:
                 ca = leader._usable_ca(material.certificate_pem, material.private_key_pem,
-                                       "the stored CA")
+                                       "the stored CA", material.chain_pem)
         except ca_store.CAUnavailable as exc:
             hookenv.log(f"layer:tls: the CRLs are not renewed: {exc}", hookenv.WARNING)
     signer_id = crl.key_id_hex(ca.certificate) if ca is not None else None
@@ -228,7 +231,7 @@ def maintain_crls(tls, settings: Settings, *, force: bool = False,
     tls.set_crls(result)
     if ca is None:  # no usable CA now (being made, or unreadable): look again in an hour
         renew_at = min(renew_at, time.time() + 3600)
-    kv.set(CRL_STATE, {"inputs": _inputs(bundle, revoked, tls.get_crls()),
+    kv.set(CRL_STATE, {"inputs": _inputs(bundle, revoked, tls.get_crls(), intermediates),
                        # nothing renewable here (no CA key for any): look again in a day
                        "renew-at": renew_at if renew_at != float("inf")
                        else time.time() + 86400})

@@ -142,14 +142,17 @@ def _install(tls, settings: Settings) -> Optional[str]:
     kv = unitdata.kv()
     if not cert_pem:
         return _install_bundle(tls, settings, bundle_pem)
+    intermediates = tls.get_ca_intermediates()
     if (kv.get(storage.INSTALLED_CERT) == cert_pem and
-            kv.get(storage.INSTALLED_BUNDLE) == bundle_pem):
-        _sync(settings, cert_pem, kv.get(storage.INSTALLED_KEY), bundle_pem)
+            kv.get(storage.INSTALLED_BUNDLE) == bundle_pem and
+            (kv.get(storage.INSTALLED_INTERMEDIATES) or "") == intermediates):
+        _sync(settings, full_chain(), kv.get(storage.INSTALLED_KEY), bundle_pem)
         # unitdata survives a failed hook, relation data does not: re-state the
         # acknowledgement (a no-op write when it is published already)
         acknowledge_installed(tls, cert_pem, bundle_pem)
         return "unchanged"
-    problem, validity = _check_received(cert_pem, bundle_pem, kv.get(storage.PENDING_KEY))
+    problem, validity, chain_pem = _check_received(cert_pem, bundle_pem,
+                                                   kv.get(storage.PENDING_KEY), intermediates)
     if problem:
         hookenv.log("layer:tls: not installing the received certificate: " + problem,
                     hookenv.WARNING)
@@ -160,15 +163,28 @@ def _install(tls, settings: Settings) -> Optional[str]:
         kv.set(storage.RENEW_AT, renew_at(validity, settings.renew_fraction))
         kv.unset(storage.RENEWING)
     kv.set(storage.INSTALLED_CERT, cert_pem)
+    kv.set(storage.INSTALLED_CHAIN, chain_pem)
+    kv.set(storage.INSTALLED_INTERMEDIATES, intermediates)
     kv.set(storage.INSTALLED_KEY, key_pem)
     kv.set(storage.INSTALLED_BUNDLE, bundle_pem)
-    kv.set(storage.LEGACY_SERVER_CERT, cert_pem)
-    kv.set(storage.LEGACY_CLIENT_CERT, cert_pem)
+    # the legacy layer keys: what the unit presents (its certificate, then the
+    # intermediates under the root; a reader that loads one certificate gets the unit's,
+    # as before); the legacy interface key stays the certificate the leader published
+    presented = full_chain()
+    kv.set(storage.LEGACY_SERVER_CERT, presented)
+    kv.set(storage.LEGACY_CLIENT_CERT, presented)
     kv.set(storage.legacy_unit_cert_key(hookenv.local_unit()), cert_pem)
-    _sync(settings, cert_pem, key_pem, bundle_pem)
+    _sync(settings, presented, key_pem, bundle_pem)
     hookenv.log("layer:tls: installed a new certificate and CA bundle")
     acknowledge_installed(tls, cert_pem, bundle_pem)
     return "changed"
+
+
+def full_chain() -> str:
+    """The installed certificate followed by its intermediates (none under a self-signed
+    CA): what ``certificate_path`` holds and the unit presents. From unitdata: no crypto."""
+    kv = unitdata.kv()
+    return (kv.get(storage.INSTALLED_CERT) or "") + (kv.get(storage.INSTALLED_CHAIN) or "")
 
 
 def _install_bundle(tls, settings: Settings, bundle_pem: str) -> Optional[str]:
@@ -197,7 +213,7 @@ def _install_bundle(tls, settings: Settings, bundle_pem: str) -> Optional[str]:
         hookenv.log("layer:tls: installed a new CA bundle (the certificate stays until "
                     "the new one is signed)")
         outcome = "changed"
-    _sync(settings, cert_pem, key_pem, bundle_pem)
+    _sync(settings, full_chain(), key_pem, bundle_pem)
     acknowledge_installed(tls, cert_pem, bundle_pem)
     return outcome
 
@@ -260,33 +276,39 @@ def renew_certificate(tls, settings: Settings) -> None:
     request_certificate(tls, settings, new_key=True)
 
 
-def _check_received(cert_pem: str, bundle_pem: str, key_pem: Optional[str]
-                    ) -> tuple[Optional[str], tuple[float, float]]:
-    """(why not to install, ...) or (None, (in use since, notAfter) as epoch seconds)."""
+def _check_received(cert_pem: str, bundle_pem: str, key_pem: Optional[str],
+                    intermediates_pem: str = ""
+                    ) -> tuple[Optional[str], tuple[float, float], str]:
+    """(why not to install, ...) or (None, (in use since, notAfter) as epoch seconds, the
+    intermediates of ``intermediates_pem`` to present after it, as PEM). The certificate
+    must verify with them against the bundle, as a peer will verify it."""
     from . import pki
 
     if not key_pem:
-        return "this unit has no key", (0.0, 0.0)
+        return "this unit has no key", (0.0, 0.0), ""
     try:
         cert = pki.load_certificate(cert_pem)
         bundle = pki.load_certificates(bundle_pem)
+        chain = pki.chain_for(cert, pki.load_certificates(intermediates_pem)
+                              if intermediates_pem else [])
         if not pki.certificate_matches_key(cert, pki.load_private_key(key_pem)):
-            return "it does not match this unit's key (a newer one is on its way)", (0.0, 0.0)
+            return ("it does not match this unit's key (a newer one is on its way)",
+                    (0.0, 0.0), "")
         dns_names, ips = pki.certificate_names(cert)
         if dns_names:
-            pki.verify_certificate(cert, bundle, dns_name=dns_names[0])
+            pki.verify_certificate(cert, bundle, dns_name=dns_names[0], intermediates=chain)
         else:
-            pki.verify_certificate(cert, bundle, ip_address=ips[0])
-        pki.verify_certificate(cert, bundle, purpose="client")
+            pki.verify_certificate(cert, bundle, ip_address=ips[0], intermediates=chain)
+        pki.verify_certificate(cert, bundle, purpose="client", intermediates=chain)
     except (pki.PKIError, IndexError) as exc:
-        return f"it does not verify against the CA bundle ({exc})", (0.0, 0.0)
+        return f"it does not verify against the CA bundle ({exc})", (0.0, 0.0), ""
     except Exception as exc:  # noqa: BLE001 - relation data: never a hook crash loop
-        return f"it cannot be read ({type(exc).__name__})", (0.0, 0.0)
+        return f"it cannot be read ({type(exc).__name__})", (0.0, 0.0), ""
     # The lifetime counts from now (installation), not from notBefore: that is backdated by
     # a few minutes, which with short lifetimes would make a new certificate due at once.
     not_after = cert.not_valid_after_utc.timestamp()
     since = max(cert.not_valid_before_utc.timestamp(), min(time.time(), not_after))
-    return None, (since, not_after)
+    return None, (since, not_after), pki.certificates_to_pem(chain)
 
 
 def _sync(settings: Settings, cert_pem: str, key_pem: Optional[str], bundle_pem: str) -> None:
@@ -315,11 +337,12 @@ def install_crls(tls, settings: Settings) -> Optional[str]:
     if not bundle:
         return None
     published = tls.get_crls()
-    inputs = storage.digest(json.dumps([bundle, published], sort_keys=True))
+    intermediates = kv.get(storage.INSTALLED_INTERMEDIATES) or ""
+    inputs = storage.digest(json.dumps([bundle, published, intermediates], sort_keys=True))
     text = kv.get(storage.INSTALLED_CRL) or ""
     changed = False
     if kv.get(storage.INSTALLED_CRL_INPUTS) != inputs:
-        new_text = _verified_crls(bundle, published)
+        new_text = _verified_crls(bundle, published, intermediates)
         kv.set(storage.INSTALLED_CRL_INPUTS, inputs)
         if new_text != text:
             kv.set(storage.INSTALLED_CRL, new_text)
@@ -336,15 +359,19 @@ def install_crls(tls, settings: Settings) -> Optional[str]:
     return "unchanged"
 
 
-def _verified_crls(bundle: str, published: dict) -> str:
-    """The CRLs of ``published`` (CA key id -> PEM) that verify against their CA of the
-    bundle, concatenated in the bundle's order; each refused one is logged."""
+def _verified_crls(bundle: str, published: dict, intermediates: str = "") -> str:
+    """The CRLs of ``published`` (CA key id -> PEM) that verify against the CA that issues
+    the leaves under each root of the bundle (its intermediate, else the root itself),
+    concatenated in the bundle's order; each refused one is logged. An intermediate
+    counts only when a root of the bundle signed it (``issuing_cas``)."""
     from . import crl, pki
 
     try:
-        cas = pki.load_certificates(bundle)
+        anchors = pki.load_certificates(bundle)
+        below = pki.load_certificates(intermediates) if intermediates else []
     except pki.PKIError:
         return ""
+    cas = pki.issuing_cas(anchors, below)
     now = pki.utcnow()
     parts = []
     for ca in cas:

@@ -243,7 +243,7 @@ def test_a_crash_between_key_and_certificate_files_is_repaired(tmp_path, secrets
     juju.settle()
     cert = assert_unit_has_valid_certificate(juju, unit)
     key = pki.load_private_key(key_file.read_text())
-    assert pki.certificate_matches_key(pki.load_certificate(cert_file.read_text()), key)
+    assert pki.certificate_matches_key(pki.load_certificates(cert_file.read_text())[0], key)
     assert cert_file.read_text().startswith(pki.certificate_to_pem(cert))
     assert cert_file.read_text() != good[0]
 

@@ -165,3 +165,90 @@ def test_pem_helpers_round_trip_and_reject_garbage(ca):
         pki.load_certificate(pem + pem)
     with pytest.raises(pki.PKIError):
         pki.load_certificates("not pem")
+
+
+# --- the root + intermediate chain (issue 11: Java ignores a trust anchor's constraints) --
+
+def _chain(**kw):
+    from charms.layer.tls import namespace
+
+    return pki.create_ca_chain("chain CA", organization="tests", lifetime_days=30,
+                               name_constraints=namespace.parse("internal 10.0.0.0/8"),
+                               now=NOW, **kw)
+
+
+def test_a_ca_chain_is_an_intermediate_pathlen_zero_under_a_pathlen_one_root():
+    ca = _chain()
+    (root,) = ca.chain
+    inter = ca.certificate
+    assert ca.anchor is root and ca.intermediates == [inter]
+    assert root.issuer == root.subject and inter.issuer == root.subject
+    assert inter.subject != root.subject
+    for cert, path_length in ((root, 1), (inter, 0)):
+        basic = extension(cert, x509.BasicConstraints)
+        assert basic.critical and basic.value.ca and basic.value.path_length == path_length
+        usage = extension(cert, x509.KeyUsage)
+        assert usage.critical and usage.value.key_cert_sign and usage.value.crl_sign
+        constraints = extension(cert, x509.NameConstraints)
+        assert constraints.critical
+        assert [n.value for n in constraints.value.permitted_subtrees if
+                isinstance(n, x509.DNSName)] == ["internal"]
+    assert pki.authority_key_id(inter) == pki.subject_key_id(root)
+    assert pki.subject_key_id(inter) != pki.subject_key_id(root)
+    inter.verify_directly_issued_by(root)
+    # the intermediate lives exactly as long as the root: without the root key it cannot
+    # be renewed, so its end is a CA rollover
+    assert (inter.not_valid_before_utc, inter.not_valid_after_utc) == (
+        root.not_valid_before_utc, root.not_valid_after_utc)
+    assert pki.ca_problem(ca, now=NOW) is None
+
+
+def test_the_root_key_is_neither_returned_nor_kept():
+    ca = _chain()
+    assert ca.__slots__ == ("certificate", "private_key", "chain")
+    assert pki.certificate_matches_key(ca.certificate, ca.private_key)
+    assert not pki.certificate_matches_key(ca.anchor, ca.private_key)
+    assert all(isinstance(c, x509.Certificate) for c in ca.chain)
+
+
+def test_a_leaf_of_the_intermediate_verifies_only_with_the_intermediate_presented():
+    ca = _chain()
+    key = pki.generate_private_key()
+    leaf = pki.issue_certificate(ca, key.public_key(), common_name="u", dns_names=[
+        "a.internal"], now=NOW)
+    assert pki.authority_key_id(leaf) == pki.subject_key_id(ca.certificate)
+    pki.verify_certificate(leaf, [ca.anchor], dns_name="a.internal",
+                           intermediates=ca.intermediates, now=NOW)
+    assert_does_not_verify(leaf, [ca.anchor], dns_name="a.internal", now=NOW)
+    assert pki.chain_for(leaf, ca.intermediates) == ca.intermediates
+    forged = pki.issue_certificate(ca, key.public_key(), common_name="u",
+                                   dns_names=["pypi.org"], now=NOW)
+    assert_does_not_verify(forged, [ca.anchor], dns_name="pypi.org",
+                           intermediates=ca.intermediates, now=NOW)
+
+
+def test_issuing_cas_finds_the_intermediate_of_each_root_and_checks_its_signature(ca):
+    chained = _chain()
+    other = _chain()
+    assert pki.issuing_cas([chained.anchor, ca.certificate],
+                           [other.certificate, chained.certificate]) == [
+        chained.certificate, ca.certificate]
+    # an intermediate naming the root's key id but not signed by it is not taken
+    impostor = pki.create_ca("impostor", now=NOW)
+    fake = (x509.CertificateBuilder().subject_name(chained.certificate.subject)
+            .issuer_name(chained.anchor.subject).public_key(impostor.private_key.public_key())
+            .serial_number(1).not_valid_before(NOW).not_valid_after(
+                NOW + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(x509.AuthorityKeyIdentifier(
+                pki.subject_key_id(chained.anchor), None, None), critical=False)
+            .sign(impostor.private_key, pki.hashes.SHA256()))
+    assert pki.issuing_cas([chained.anchor], [fake]) == [chained.anchor]
+
+
+def test_a_chain_that_does_not_lead_to_a_root_is_a_ca_problem(ca):
+    chained = _chain()
+    broken = pki.CertificateAuthority(chained.certificate, chained.private_key,
+                                      [ca.certificate])
+    assert "chain breaks" in pki.ca_problem(broken, now=NOW)
+    assert pki.chain_problem(chained.certificate, chained.chain, now=NOW) is None

@@ -7,7 +7,7 @@ import json
 import pytest
 import yaml
 from charms.layer.tls import pki, transfer
-from tls_harness import PRIVATE_KEY_MARK, all_published_text, installed, run_action
+from tls_harness import PRIVATE_KEY_MARK, all_published_text, installed, installed_chain, run_action
 from transfer_harness import (
     CLIENT,
     ENDPOINT,
@@ -99,7 +99,10 @@ def test_a_ca_rollover_sends_both_cas_before_any_unit_switches(tmp_path, secrets
         trusted = set(sent_v1(juju, v1))
         for member in units:
             cert_pem = installed(juju, member)[0]
-            issuer = pki.load_certificate(cert_pem).issuer
+            # the root the unit's certificate chains to: the issuer of the top of what
+            # it presents (its intermediate, or the certificate under a self-signed CA)
+            issuer = (installed_chain(juju, member)
+                      or [pki.load_certificate(cert_pem)])[-1].issuer
             # every certificate a unit uses is from a CA every requirer was sent
             assert any(pki.load_certificate(ca).subject == issuer for ca in trusted), member
             v0_chain = set(json.loads(juju.unit_bag(v0, member)["chain"]))

@@ -6,7 +6,6 @@ import stat
 
 from charms.layer.tls import ca_store, pki, storage
 from tls_harness import (
-    secret_anchor,
     PRIVATE_KEY_MARK,
     all_published_text,
     assert_unit_has_valid_certificate,
@@ -14,6 +13,7 @@ from tls_harness import (
     deploy,
     installed,
     run_action,
+    secret_anchor,
 )
 
 

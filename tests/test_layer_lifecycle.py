@@ -5,27 +5,37 @@ import time
 
 import pytest
 from charms.layer.tls import pki, storage
-from tls_harness import assert_unit_has_valid_certificate, deploy, installed, run_action, unit_host
+from tls_harness import (
+    assert_unit_has_valid_certificate,
+    deploy,
+    installed,
+    installed_chain,
+    run_action,
+    signing_ca,
+    unit_host,
+)
 
 
 def pairwise_trust_problems(juju, units):
-    """Every unit's installed certificate must verify against every other unit's installed
-    bundle (as a server for its host name and as a client)."""
+    """Every unit's installed certificate, presented with its intermediates, must verify
+    against every other unit's installed bundle (as a server for its host name and as a
+    client)."""
     problems = []
     for owner in units:
         cert_pem = installed(juju, owner)[0]
         if not cert_pem:
             continue
         cert = pki.load_certificate(cert_pem)
+        chain = installed_chain(juju, owner)
         for peer in units:
             bundle_pem = installed(juju, peer)[1]
             if not bundle_pem:
                 continue
             try:
                 pki.verify_certificate(cert, pki.load_certificates(bundle_pem),
-                                       dns_name=unit_host(owner))
+                                       dns_name=unit_host(owner), intermediates=chain)
                 pki.verify_certificate(cert, pki.load_certificates(bundle_pem),
-                                       purpose="client")
+                                       purpose="client", intermediates=chain)
             except pki.CertificateVerificationError as exc:
                 problems.append(f"{peer} does not trust {owner}: {exc}")
     return problems
@@ -153,7 +163,8 @@ def test_ca_rollover_keeps_trust_at_every_hook_and_drops_the_old_ca(tmp_path, se
     final = juju.app_bag(rid)["ca-bundle"]
     assert bundle_count(juju, rid) == 1 and final != old_ca
     assert juju.leader_settings["certificate_authority"] == final
-    new_ca = pki.load_certificate(final)
+    new_ca = signing_ca(juju, rid)  # the intermediate under the new root
+    assert pki.authority_key_id(new_ca) == pki.subject_key_id(pki.load_certificate(final))
     for unit in units:
         cert = assert_unit_has_valid_certificate(juju, unit)
         assert cert.issuer == new_ca.subject
@@ -341,7 +352,7 @@ def test_a_key_rotation_during_a_rollover_does_not_stall_it(tmp_path, secrets, h
     assert bundle_count(juju, rid) == 1 and final != old_ca
     for unit in units:
         assert assert_unit_has_valid_certificate(juju, unit).issuer == \
-            pki.load_certificate(final).subject
+            signing_ca(juju, rid).subject
     assert juju.status(units[0])[0] == "active"
     assert "CA rollover" not in juju.status(units[0])[1]
 

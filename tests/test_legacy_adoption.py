@@ -9,7 +9,13 @@ import pytest
 from charms.layer.tls import legacy, pki, storage
 from legacy_pki import LegacyUnit, copy_legacy_dirs, make_legacy_pki, unavailable_reason
 from test_layer_lifecycle import pairwise_trust_problems
-from tls_harness import TlsJuju, assert_unit_has_valid_certificate, installed, unit_host
+from tls_harness import (
+    TlsJuju,
+    assert_unit_has_valid_certificate,
+    installed,
+    signing_ca,
+    unit_host,
+)
 
 pytestmark = pytest.mark.skipif(unavailable_reason() is not None,
                                 reason=str(unavailable_reason()))
@@ -133,13 +139,16 @@ def test_upgrade_keeps_the_ca_keys_and_certificates(tmp_path, secrets, hostnames
     _openssl_verifies(tmp_path, state.ca_certificate, installed(juju, UNITS[1])[0])
 
 
-def _openssl_verifies(tmp_path, ca_pem, cert_pem):
+def _openssl_verifies(tmp_path, ca_pem, cert_pem, chain_pem=""):
     import subprocess
 
     (tmp_path / "ca.pem").write_text(ca_pem)
     (tmp_path / "leaf.pem").write_text(cert_pem)
+    (tmp_path / "chain.pem").write_text(chain_pem)
+    untrusted = ["-untrusted", str(tmp_path / "chain.pem")] if chain_pem else []
     done = subprocess.run(["openssl", "verify", "-CAfile", str(tmp_path / "ca.pem"),
-                           str(tmp_path / "leaf.pem")], capture_output=True, text=True)
+                           *untrusted, str(tmp_path / "leaf.pem")],
+                          capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -187,7 +196,8 @@ def test_lost_ca_key_rolls_over_to_a_new_ca_keeping_trust(tmp_path, secrets, hos
     assert len(bundle) == 1 and pki.public_key_fingerprint(bundle[0].public_key()) != old_fp
     for unit in UNITS:
         cert = assert_unit_has_valid_certificate(juju, unit)
-        assert pki.authority_key_id(cert) == pki.subject_key_id(bundle[0])
+        # issued by the new CA: the intermediate under the new root
+        assert pki.authority_key_id(cert) == pki.subject_key_id(signing_ca(juju, rid))
         assert fingerprint(key_of(juju, unit)) == fingerprint(state.keys[unit])
         assert installed(juju, unit)[1] == pki.certificate_to_pem(bundle[0])
 
@@ -205,10 +215,12 @@ def _check_transition(juju, rid, state, seen_bundles, tmp_path):
     # window is not covered (see the report: the leader signs at once with the new CA).
     for owner in UNITS:
         cert_pem = installed(juju, owner)[0] or state.certificates[owner]
+        chain_pem = (juju.kv(owner).get(storage.INSTALLED_CHAIN) or ""
+                     if installed(juju, owner)[0] else "")
         for peer in UNITS:
             if installed(juju, peer)[1]:
                 _openssl_verifies(tmp_path, installed(juju, peer)[1],
-                                  legacy.certificate_block(cert_pem))
+                                  legacy.certificate_block(cert_pem), chain_pem)
 
 
 def test_an_expired_legacy_certificate_is_replaced(tmp_path, secrets, hostnames, legacy_pkis,

@@ -205,6 +205,12 @@ def installed(juju, unit):
     return kv.get(storage.INSTALLED_CERT), kv.get(storage.INSTALLED_BUNDLE)
 
 
+def installed_chain(juju, unit):
+    """The intermediates this unit presents after its certificate (certificates)."""
+    chain = juju.kv(unit).get(storage.INSTALLED_CHAIN)
+    return pki.load_certificates(chain) if chain else []
+
+
 def assert_unit_has_valid_certificate(juju, unit):
     cert_pem, bundle_pem = installed(juju, unit)
     assert cert_pem and bundle_pem, f"{unit} has no certificate"

@@ -49,19 +49,48 @@ def published_bundle(model) -> List:
     return pki.load_certificates(model.app_data()["ca-bundle"])
 
 
+def published_intermediates(model) -> List:
+    """The published signing CAs under the roots of the bundle (none: self-signed)."""
+    text = model.app_data().get("ca-intermediates")
+    return pki.load_certificates(text) if text else []
+
+
+def signing_ca(model):
+    """The CA that signs the leaves under the first root of the bundle: its intermediate,
+    or the root itself when it is self-signed."""
+    return pki.issuing_cas(published_bundle(model)[:1], published_intermediates(model))[0]
+
+
+def secret_anchor(content) -> str:
+    """The root (trust anchor) of the CA a CA secret holds: the end of its chain, or the
+    CA itself when it is self-signed."""
+    return pki.certificate_to_pem(pki.load_certificates(
+        content.get("chain") or content["certificate"])[-1])
+
+
 def check_certificates(model) -> Dict[str, object]:
-    """Every live unit's certificate verifies against the published CA bundle for its own
-    FQDN and address (server) and as a client; its key file is 0600 and matches."""
+    """Every live unit's certificate, with the intermediates its certificate file holds
+    after it, verifies against the published CA bundle for its own FQDN and address
+    (server) and as a client; the file holds exactly the leaf and the published
+    intermediates above it (a full chain), the unit's CA file only roots (an intermediate
+    there would be a trust anchor, whose name constraints Java ignores); its key file is
+    0600 and matches."""
     bundle = published_bundle(model)
+    intermediates = published_intermediates(model)
     certs = {}
     for name in model.unit_names:
         unit = model.unit(name)
         files = unit_files(model, name)
-        cert = pki.load_certificate(files["cert"].read_bytes())
+        cert, *chain = pki.load_certificates(files["cert"].read_bytes())
+        assert chain == pki.chain_for(cert, intermediates), (
+            f"{name}: its certificate file holds {len(chain)} certificate(s) after the "
+            "leaf, not its chain up to the root")
+        anchors = pki.load_certificates(files["ca"].read_bytes())
+        assert all(a.issuer == a.subject for a in anchors), f"{name}: a non-root is trusted"
         for kwargs in ({"dns_name": unit.fqdn}, {"ip_address": unit.address},
                        {"purpose": "client"}):
             try:
-                pki.verify_certificate(cert, bundle, **kwargs)
+                pki.verify_certificate(cert, bundle, intermediates=chain, **kwargs)
             except pki.CertificateVerificationError as exc:
                 raise AssertionError(f"{name}: does not verify {kwargs}: {exc}") from None
         mode = stat.S_IMODE(files["key"].stat().st_mode)
@@ -195,14 +224,15 @@ def assert_one_new_ca(model, old_bundle=None):
     count = bundle.count("BEGIN CERTIFICATE")
     assert count == 1, f"{count} CAs in the bundle; statuses: {statuses}"
     assert bundle != old_bundle
-    new_ca = pki.load_certificate(bundle)
+    new_ca = signing_ca(model)  # the new root's intermediate (or the root, self-signed)
     certs = check_all(model, model.port)["certs"]
     assert all(cert.issuer == new_ca.subject for cert in certs.values())
     for name in model.unit_names:
         assert unit_files(model, name)["ca"].read_text() == bundle
     if model.secrets_supported:
         (secret,) = model.secrets().values()
-        assert secret["content"]["certificate"] == bundle
+        assert secret_anchor(secret["content"]) == bundle
+        assert secret["content"]["certificate"] == pki.certificate_to_pem(new_ca)
         assert sorted(secret["revisions"]) == [secret["revision"]], "old CA keys left"
     return certs
 

@@ -118,7 +118,10 @@ def test_actions_on_the_model(make_model):
     non_leader = [n for n in names if n != model.leader][0]
     shown = model.run_action(non_leader, "show-certificate")
     assert shown["status"] == "completed", shown
-    assert shown["results"]["certificate"] == unit_files(model, non_leader)["cert"].read_text()
+    # the certificate file holds the certificate, then the chain it presents
+    assert shown["results"]["chain"].count("BEGIN CERTIFICATE") == 1
+    assert shown["results"]["certificate"] + shown["results"]["chain"] == unit_files(
+        model, non_leader)["cert"].read_text()
     assert model.unit(non_leader).address in shown["results"]["ip-addresses"]
     assert "PRIVATE KEY" not in json.dumps(shown["results"])
     ca = model.run_action(non_leader, "get-ca-certificate")

@@ -51,7 +51,10 @@ def show_certificate(settings: Settings) -> dict:
             "not-before": cert.not_valid_before_utc.isoformat(),
             "not-after": cert.not_valid_after_utc.isoformat(),
             "days-left": f"{pki.days_to_expiry(cert):.1f}",
-            "certificate": cert_pem, "path": settings.paths.certificate}
+            "certificate": cert_pem, "path": settings.paths.certificate,
+            # the intermediates presented after it ("" under a self-signed CA): the
+            # certificate file holds certificate + chain
+            "chain": unitdata.kv().get(storage.INSTALLED_CHAIN) or ""}
 
 
 def get_ca_certificate(settings: Settings) -> dict:

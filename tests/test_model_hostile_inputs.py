@@ -57,7 +57,7 @@ def status(model, unit):
 
 
 def serial(model, unit):
-    return pki.load_certificate(unit_files(model, unit)["cert"].read_bytes()).serial_number
+    return pki.load_certificates(unit_files(model, unit)["cert"].read_bytes())[0].serial_number
 
 
 def warnings_of(model, unit):
@@ -218,7 +218,7 @@ def _expired_certificate_for(model, unit):
     (secret,) = model.secrets().values()
     ca = pki.CertificateAuthority(pki.load_certificate(secret["content"]["certificate"]),
                                   pki.load_private_key(secret["content"]["private-key"]))
-    current = pki.load_certificate(unit_files(model, unit)["cert"].read_bytes())
+    current = pki.load_certificates(unit_files(model, unit)["cert"].read_bytes())[0]
     now = datetime.datetime.now(datetime.timezone.utc)
     cert = (x509.CertificateBuilder()
             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, unit)]))

@@ -15,7 +15,14 @@ import subprocess
 import pytest
 from charms.layer.tls import namespace, pki
 from model import SIM_PERMITTED_NAMES
-from model_checks import check_all, check_certificates, published_bundle, unit_files
+from model_checks import (
+    check_all,
+    check_certificates,
+    published_bundle,
+    published_intermediates,
+    signing_ca,
+    unit_files,
+)
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
 
@@ -72,9 +79,12 @@ def test_a_unit_claiming_public_names_is_refused_and_the_ca_cannot_vouch_for_the
     assert published_certificate(model, evil).serial_number == before[evil]  # nothing new
     assert status(model, leader)[0] == "active"
 
-    # The CA carries the namespace as critical name constraints.
+    # The CA (the root and the intermediate that signs) carries the namespace as critical
+    # name constraints.
     [ca] = published_bundle(model)
-    assert pki.name_constraints_of(ca) == namespace.parse(SIM_PERMITTED_NAMES)
+    [intermediate] = published_intermediates(model)
+    for cert in (ca, intermediate):
+        assert pki.name_constraints_of(cert) == namespace.parse(SIM_PERMITTED_NAMES)
 
     # The honest units are served as before.
     assert model.run_action(honest, "rotate-certificate")["status"] == "completed"
@@ -83,19 +93,22 @@ def test_a_unit_claiming_public_names_is_refused_and_the_ca_cannot_vouch_for_the
     assert certs[honest].serial_number != before[honest]
     assert status(model, honest)[0] == "active"
 
-    # The CA key itself (every unit can read the secret) cannot make pypi.org trusted.
+    # The CA key itself (every unit can read the secret: the intermediate's) cannot make
+    # pypi.org trusted.
     (secret,) = model.secrets().values()
     ca_key = pki.load_private_key(secret["content"]["private-key"])
-    stolen = pki.CertificateAuthority(ca, ca_key)
+    stolen = pki.CertificateAuthority(intermediate, ca_key, [ca])
+    (tmp_path / "chain.pem").write_text(pki.certificate_to_pem(intermediate))
     for forged_names in ({"dns_names": ["pypi.org"]}, {"ip_addresses": [PUBLIC_IP]}):
         forged = pki.issue_certificate(stolen, key.public_key(), common_name=evil,
                                        **forged_names)
         with pytest.raises(pki.CertificateVerificationError):
-            pki.verify_certificate(forged, [ca], purpose="client")
+            pki.verify_certificate(forged, [ca], purpose="client", intermediates=[intermediate])
         (tmp_path / "forged.pem").write_text(pki.certificate_to_pem(forged))
         result = subprocess.run(
             ["openssl", "verify", "-x509_strict", "-CAfile",
-             str(unit_files(model, honest)["ca"]), str(tmp_path / "forged.pem")],
+             str(unit_files(model, honest)["ca"]), "-untrusted", str(tmp_path / "chain.pem"),
+             str(tmp_path / "forged.pem")],
             capture_output=True, text=True, check=False)
         assert result.returncode != 0 and "permitted subtree violation" in result.stdout + \
             result.stderr, result
@@ -119,9 +132,11 @@ def test_a_unit_claiming_public_names_is_refused_and_the_ca_cannot_vouch_for_the
     settle_cleanly(model)
     new_ca = published_bundle(model)[0]
     assert new_ca != ca
-    assert pki.name_constraints_of(new_ca) == namespace.parse(
-        f"{SIM_PERMITTED_NAMES} pypi.org {PUBLIC_IP}")
+    for cert in (new_ca, signing_ca(model)):
+        assert pki.name_constraints_of(cert) == namespace.parse(
+            f"{SIM_PERMITTED_NAMES} pypi.org {PUBLIC_IP}")
     cert = published_certificate(model, evil)
     assert pki.certificate_names(cert) == (sorted(dns_names), sorted(ips))
-    pki.verify_certificate(cert, [new_ca], dns_name="pypi.org")
+    pki.verify_certificate(cert, [new_ca], dns_name="pypi.org",
+                           intermediates=published_intermediates(model))
     assert "tls_permitted_names" not in status(model, leader)[1]

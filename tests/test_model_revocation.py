@@ -108,7 +108,7 @@ def test_revoking_a_squatter_frees_the_name_of_the_next_unit(make_model):
     model.settle()
     status = model.status(honest)
     assert status["status"] == "active", status
-    honest_cert = pki.load_certificate(unit_files(model, honest)["cert"].read_bytes())
+    honest_cert = pki.load_certificates(unit_files(model, honest)["cert"].read_bytes())[0]
     assert next_address in pki.certificate_names(honest_cert)[1]
     assert "barred" in model.status(squatter)["message"]
     matrix = mtls_matrix(model, model.port)

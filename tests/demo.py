@@ -49,6 +49,13 @@ def report(model, port: int, title: str, hooks: int) -> bool:
             f"{', '.join(dns_names + ips):<44} {issuer:<32} "
             f"{cert.not_valid_after_utc:%Y-%m-%d}  {status['status']}: {status['message']}")
         ok &= status["status"] == "active"
+    try:
+        lengths = model_checks.check_presented_chains(model, port)
+        say(f"   every service presents its certificate + intermediate "
+            f"({sorted(set(lengths.values()))} certificate(s)); the clients trust the root")
+    except AssertionError as exc:
+        say(f"   CHAIN CHECK FAILED: {exc}")
+        ok = False
     matrix = model_checks.mtls_matrix(model, port)
     names = model.unit_names
     say("\n   mTLS matrix (row: client unit, column: server unit)")

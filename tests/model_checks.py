@@ -192,9 +192,39 @@ def check_no_key_leaks(model, allow_leader_settings: bool = False) -> None:
         assert PRIVATE_KEY_MARK not in json.dumps(value), f"a private key is in the {where}"
 
 
+def presented_chain_lengths(model, port: int) -> Dict[str, int]:
+    """How many certificates each unit's echo service presents in a real handshake
+    (``openssl s_client -showcerts``, a client with another unit's files)."""
+    import subprocess
+
+    client = unit_files(model, model.unit_names[0])
+    lengths = {}
+    for server in model.unit_names:
+        done = subprocess.run(
+            ["openssl", "s_client", "-connect", f"{model.unit(server).address}:{port}",
+             "-showcerts", "-CAfile", str(client["ca"]), "-cert", str(client["cert"]),
+             "-key", str(client["key"]), "-verify_return_error"],
+            input="hello\n", capture_output=True, text=True, timeout=30, check=False)
+        lengths[server] = done.stdout.count("-----BEGIN CERTIFICATE-----")
+    return lengths
+
+
+def check_presented_chains(model, port: int) -> Dict[str, int]:
+    """Every unit's service presents its certificate and the intermediates above it (the
+    root stays with the clients): 1 + the published chain of its certificate."""
+    intermediates = published_intermediates(model)
+    lengths = presented_chain_lengths(model, port)
+    for name, length in lengths.items():
+        cert = pki.load_certificates(unit_files(model, name)["cert"].read_bytes())[0]
+        expected = 1 + len(pki.chain_for(cert, intermediates))
+        assert length == expected, f"{name}: presents {length} certificate(s), not {expected}"
+    return lengths
+
+
 def check_all(model, port: int, allow_leader_settings: bool = False) -> dict:
     certs = check_certificates(model)
     matrix = check_mtls(model, port)
+    check_presented_chains(model, port)
     refused = foreign_client_refused(model, port)
     check_no_key_leaks(model, allow_leader_settings)
     for name in model.unit_names:

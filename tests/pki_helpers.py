@@ -40,10 +40,12 @@ class Unit(NamedTuple):
     name: str
     key: pki.PrivateKey
     certificate: x509.Certificate
+    chain: Tuple[x509.Certificate, ...] = ()  # the intermediates it presents after it
 
     @property
     def cert_pem(self) -> str:
-        return pki.certificate_to_pem(self.certificate)
+        """The certificate, then its intermediates: what the unit presents."""
+        return pki.certificates_to_pem([self.certificate, *self.chain])
 
     @property
     def key_pem(self) -> bytes:
@@ -98,55 +100,60 @@ def is_ip(host: str) -> bool:
 # --- cryptography's verifier ----------------------------------------------------------------
 
 def _direct_verify(cert: x509.Certificate, ca: x509.Certificate, purpose: str,
-                   host: Optional[str]) -> None:
+                   host: Optional[str], chain: Sequence[x509.Certificate] = ()) -> None:
     builder = verification.PolicyBuilder().store(verification.Store([ca]))
     if purpose == "server":
         subject = (verification.IPAddress(ipaddress.ip_address(host)) if is_ip(host)
                    else verification.DNSName(host))
-        builder.build_server_verifier(subject).verify(cert, [])
+        builder.build_server_verifier(subject).verify(cert, list(chain))
     else:
-        builder.build_client_verifier().verify(cert, [])
+        builder.build_client_verifier().verify(cert, list(chain))
 
 
 def _pki_verify(cert: x509.Certificate, ca: x509.Certificate, purpose: str,
-                host: Optional[str], now: Optional[datetime.datetime] = None) -> None:
+                host: Optional[str], now: Optional[datetime.datetime] = None,
+                chain: Sequence[x509.Certificate] = ()) -> None:
     if purpose == "server":
         kind = "ip_address" if is_ip(host) else "dns_name"
-        pki.verify_certificate(cert, [ca], purpose="server", now=now, **{kind: host})
+        pki.verify_certificate(cert, [ca], purpose="server", now=now, intermediates=chain,
+                               **{kind: host})
     else:
-        pki.verify_certificate(cert, [ca], purpose="client", now=now)
+        pki.verify_certificate(cert, [ca], purpose="client", now=now, intermediates=chain)
 
 
-def assert_verifies_as_server(cert: x509.Certificate, ca: x509.Certificate, host: str) -> None:
-    """``cert`` is a valid TLS server certificate for ``host`` (DNS name or IP) under ``ca``,
+def assert_verifies_as_server(cert: x509.Certificate, ca: x509.Certificate, host: str, *,
+                              chain: Sequence[x509.Certificate] = ()) -> None:
+    """``cert`` (presented with the intermediates ``chain``) is a valid TLS server
+    certificate for ``host`` (DNS name or IP) under ``ca``,
     by ``pki.verify_certificate`` and by cryptography's verifier used directly (which, in
     cryptography 50, accepts Ed25519 leaf keys; it forbids Ed25519 only as a CA's key)."""
-    _pki_verify(cert, ca, "server", host)
-    _direct_verify(cert, ca, "server", host)
+    _pki_verify(cert, ca, "server", host, chain=chain)
+    _direct_verify(cert, ca, "server", host, chain)
 
 
 def assert_not_verifies_as_server(cert: x509.Certificate, ca: x509.Certificate,
-                                  host: str) -> None:
+                                  host: str, *, chain: Sequence[x509.Certificate] = ()) -> None:
     """Neither ``pki.verify_certificate`` nor cryptography's verifier accepts ``cert`` as a
     server certificate for ``host`` under ``ca``."""
     try:
-        _pki_verify(cert, ca, "server", host)
+        _pki_verify(cert, ca, "server", host, chain=chain)
     except pki.CertificateVerificationError:
         pass
     else:
         raise AssertionError(f"pki.verify_certificate accepted {host} under {ca.subject}")
     try:
-        _direct_verify(cert, ca, "server", host)
+        _direct_verify(cert, ca, "server", host, chain)
     except verification.VerificationError:
         pass
     else:
         raise AssertionError(f"cryptography's verifier accepted {host} under {ca.subject}")
 
 
-def assert_verifies_as_client(cert: x509.Certificate, ca: x509.Certificate) -> None:
+def assert_verifies_as_client(cert: x509.Certificate, ca: x509.Certificate, *,
+                              chain: Sequence[x509.Certificate] = ()) -> None:
     """``cert`` is a valid TLS client certificate under ``ca`` (both ways, as above)."""
-    _pki_verify(cert, ca, "client", None)
-    _direct_verify(cert, ca, "client", None)
+    _pki_verify(cert, ca, "client", None, chain=chain)
+    _direct_verify(cert, ca, "client", None, chain)
 
 
 def assert_not_verifies_as_client(cert: x509.Certificate, ca: x509.Certificate) -> None:
@@ -187,12 +194,16 @@ def _write(directory: str, name: str, data) -> str:
 
 
 def openssl_verify(cert: x509.Certificate, ca: x509.Certificate, directory: str,
-                   *args: str) -> subprocess.CompletedProcess:
-    """``openssl verify -x509_strict -CAfile ca ARGS cert``, files in ``directory``."""
+                   *args: str, chain: Sequence[x509.Certificate] = ()
+                   ) -> subprocess.CompletedProcess:
+    """``openssl verify -x509_strict -CAfile ca [-untrusted chain] ARGS cert``, files in
+    ``directory``."""
     ca_path = _write(directory, "ca.pem", pki.certificate_to_pem(ca))
     cert_path = _write(directory, "leaf.pem", pki.certificate_to_pem(cert))
+    untrusted = (["-untrusted", _write(directory, "chain.pem", pki.certificates_to_pem(chain))]
+                 if chain else [])
     return subprocess.run(
-        [OPENSSL, "verify", "-x509_strict", "-CAfile", ca_path, *args, cert_path],
+        [OPENSSL, "verify", "-x509_strict", "-CAfile", ca_path, *untrusted, *args, cert_path],
         capture_output=True, text=True, timeout=30, check=False)
 
 
@@ -200,19 +211,19 @@ def _openssl_server_args(host: str) -> List[str]:
     return ["-purpose", "sslserver", "-verify_ip" if is_ip(host) else "-verify_hostname", host]
 
 
-def assert_openssl_verifies_as_server(cert, ca, host: str, directory: str) -> None:
-    result = openssl_verify(cert, ca, directory, *_openssl_server_args(host))
+def assert_openssl_verifies_as_server(cert, ca, host: str, directory: str, *, chain=()) -> None:
+    result = openssl_verify(cert, ca, directory, *_openssl_server_args(host), chain=chain)
     assert result.returncode == 0 and result.stdout.strip().endswith(": OK"), (
         f"openssl refused server {host}: {result.stdout}{result.stderr}")
 
 
-def assert_openssl_not_verifies_as_server(cert, ca, host: str, directory: str) -> None:
-    result = openssl_verify(cert, ca, directory, *_openssl_server_args(host))
+def assert_openssl_not_verifies_as_server(cert, ca, host: str, directory: str, *, chain=()) -> None:
+    result = openssl_verify(cert, ca, directory, *_openssl_server_args(host), chain=chain)
     assert result.returncode != 0, f"openssl accepted server {host}: {result.stdout}"
 
 
-def assert_openssl_verifies_as_client(cert, ca, directory: str) -> None:
-    result = openssl_verify(cert, ca, directory, "-purpose", "sslclient")
+def assert_openssl_verifies_as_client(cert, ca, directory: str, *, chain=()) -> None:
+    result = openssl_verify(cert, ca, directory, "-purpose", "sslclient", chain=chain)
     assert result.returncode == 0 and result.stdout.strip().endswith(": OK"), (
         f"openssl refused the client: {result.stdout}{result.stderr}")
 

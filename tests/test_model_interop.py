@@ -13,7 +13,12 @@ import ssl
 import pytest
 from charms.layer.tls import pki
 from cryptography import x509
-from model_checks import check_certificates, published_bundle, unit_files
+from model_checks import (
+    check_certificates,
+    published_bundle,
+    published_intermediates,
+    unit_files,
+)
 from pki_helpers import (
     Unit,
     assert_mtls_fails_hostname,
@@ -68,14 +73,18 @@ def test_the_certificates_a_model_issues_pass_the_interop_checks(make_model, tmp
     model.settle()
     check_certificates(model)  # each unit's key file is 0600 and matches its certificate
 
-    # After a fresh deploy every unit trusts the one CA the leader published.
+    # After a fresh deploy every unit trusts the one root the leader published, and
+    # presents its certificate with the intermediate under that root.
     [ca] = published_bundle(model)
+    [intermediate] = published_intermediates(model)
     units, hosts = {}, {}
     for name in model.unit_names:
         files = unit_files(model, name)
         assert pki.load_certificates(files["ca"].read_bytes()) == [ca], name
-        units[name] = Unit(name, pki.load_private_key(files["key"].read_bytes()),
-                           pki.load_certificate(files["cert"].read_bytes()))
+        leaf, *chain = pki.load_certificates(files["cert"].read_bytes())
+        assert chain == [intermediate], name
+        units[name] = Unit(name, pki.load_private_key(files["key"].read_bytes()), leaf,
+                           tuple(chain))
         unit = model.unit(name)
         hosts[name] = (unit.fqdn, unit.hostname, unit.address)
         assert "." not in unit.hostname, unit.hostname  # a machine's single-label host name
@@ -88,28 +97,32 @@ def test_the_certificates_a_model_issues_pass_the_interop_checks(make_model, tmp
 
         # 1. cryptography's verifier (directly and through pki.verify_certificate), the
         # CA's name constraints included
+        chain = unit.chain
         for host in (fqdn, fqdn.upper(), address):
-            assert_verifies_as_server(cert, ca, host)
-        assert_verifies_as_client(cert, ca)
+            assert_verifies_as_server(cert, ca, host, chain=chain)
+        assert_verifies_as_client(cert, ca, chain=chain)
         for host in others + [hostname, f"x.{fqdn}", fqdn.split(".", 1)[1]]:
-            assert_not_verifies_as_server(cert, ca, host)
+            assert_not_verifies_as_server(cert, ca, host, chain=chain)
 
         # 2. openssl verify -x509_strict with the CA
         for host in (fqdn, address):
-            assert_openssl_verifies_as_server(cert, ca, host, directory)
-        assert_openssl_verifies_as_client(cert, ca, directory)
+            assert_openssl_verifies_as_server(cert, ca, host, directory, chain=chain)
+        assert_openssl_verifies_as_client(cert, ca, directory, chain=chain)
         for host in others + [hostname]:
-            assert_openssl_not_verifies_as_server(cert, ca, host, directory)
+            assert_openssl_not_verifies_as_server(cert, ca, host, directory, chain=chain)
 
         # 3. pkilint (RFC 5280 profile) at WARNING and above: nothing (the single-label
         # host name it used to flag is no longer in the certificate)
         assert pkilint_findings(cert, "WARNING") == [], name
-        assert_pkilint_chain_clean(ca, cert, directory)
+        assert_pkilint_chain_clean(intermediate, cert, directory)
 
-    # ... and in the CA exactly its single-label name constraints (internal, lxd, sim...).
-    findings = single_label_constraint_findings(ca)
-    assert sorted(pkilint_findings(ca, "WARNING")) == findings
-    assert len(findings) == 7  # auto's 6 single-label domains and the sim's own
+    # ... and in the root and the intermediate exactly their single-label name constraints
+    # (internal, lxd, sim...).
+    for signer in (ca, intermediate):
+        findings = single_label_constraint_findings(signer)
+        assert sorted(pkilint_findings(signer, "WARNING")) == findings
+        assert len(findings) == 7  # auto's 6 single-label domains and the sim's own
+    assert_pkilint_chain_clean(ca, intermediate, directory)
     assert_pkilint_chain_clean(ca, ca, directory)
 
     # 4. strict mutual TLS (VERIFY_X509_STRICT, CERT_REQUIRED both ways, check_hostname

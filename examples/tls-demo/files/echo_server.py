@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """A mutual-TLS echo service: answers "<unit> to <client CN>: <line>" to clients that
-present a certificate from the CA bundle that no CRL revokes. SIGHUP reloads the
-certificate, key, bundle and CRLs.
+present a certificate (with its intermediate) chaining to a root of the CA bundle that no
+CRL revokes. SIGHUP reloads the certificate (a full chain: leaf, then intermediate), key,
+bundle and CRLs.
 
-CRLs (``--crl``, written by layer:tls: one per CA of the bundle, each verified against its
-CA) are checked for the client's certificate (VERIFY_CRL_CHECK_LEAF) only when the file has
-one for every CA of the bundle: OpenSSL refuses a certificate whose CA has no CRL, which
-would refuse every certificate of a CA whose key is gone (a rollover from a lost key).
+CRLs (``--crl``, written by layer:tls: one per root of the bundle, the CRL of the CA
+under it that issues leaves, each verified against that CA) are checked for the client's
+certificate (VERIFY_CRL_CHECK_LEAF) only when the file has one for every CA of the
+bundle: OpenSSL refuses a certificate whose CA has no CRL, which would refuse every
+certificate of a CA whose key is gone (a rollover from a lost key).
 
 It writes its pid file only once it listens, so a pid file means the service is ready.
 """

@@ -192,32 +192,41 @@ def check_no_key_leaks(model, allow_leader_settings: bool = False) -> None:
         assert PRIVATE_KEY_MARK not in json.dumps(value), f"a private key is in the {where}"
 
 
-def presented_chain_lengths(model, port: int) -> Dict[str, int]:
-    """How many certificates each unit's echo service presents in a real handshake
+def presented_chains(model, port: int) -> Dict[str, List]:
+    """The certificates each unit's echo service presents in a real handshake
     (``openssl s_client -showcerts``, a client with another unit's files)."""
+    import re
     import subprocess
 
     client = unit_files(model, model.unit_names[0])
-    lengths = {}
+    chains = {}
     for server in model.unit_names:
         done = subprocess.run(
             ["openssl", "s_client", "-connect", f"{model.unit(server).address}:{port}",
              "-showcerts", "-CAfile", str(client["ca"]), "-cert", str(client["cert"]),
              "-key", str(client["key"]), "-verify_return_error"],
             input="hello\n", capture_output=True, text=True, timeout=30, check=False)
-        lengths[server] = done.stdout.count("-----BEGIN CERTIFICATE-----")
-    return lengths
+        blocks = re.findall(r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----\n?",
+                            done.stdout, re.S)
+        chains[server] = pki.load_certificates("".join(blocks)) if blocks else []
+    return chains
 
 
 def check_presented_chains(model, port: int) -> Dict[str, int]:
-    """Every unit's service presents its certificate and the intermediates above it (the
-    root stays with the clients): 1 + the published chain of its certificate."""
-    intermediates = published_intermediates(model)
-    lengths = presented_chain_lengths(model, port)
-    for name, length in lengths.items():
+    """Every unit's service presents its certificate, then the intermediates above it
+    (the certificate file's full chain); anything after them can only be a root of the
+    bundle (an OpenSSL server given no chain completes it from its trust store, as under
+    a self-signed CA). Returns how many certificates each presents."""
+    intermediates, roots = published_intermediates(model), published_bundle(model)
+    lengths = {}
+    for name, presented in presented_chains(model, port).items():
         cert = pki.load_certificates(unit_files(model, name)["cert"].read_bytes())[0]
-        expected = 1 + len(pki.chain_for(cert, intermediates))
-        assert length == expected, f"{name}: presents {length} certificate(s), not {expected}"
+        expected = [cert, *pki.chain_for(cert, intermediates)]
+        assert presented[:len(expected)] == expected, (
+            f"{name}: presents {len(presented)} certificate(s), not its leaf and its "
+            f"{len(expected) - 1} intermediate(s)")
+        assert all(extra in roots for extra in presented[len(expected):]), name
+        lengths[name] = len(presented)
     return lengths
 
 

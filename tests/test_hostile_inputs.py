@@ -54,7 +54,7 @@ HOSTILE = st.one_of(
 PEER_KEYS = ["csr", "tls-hostnames", "tls-addresses", "tls-installed", "private-address",
              "ingress-address", "tls/0_signed_certificate", "tls/2_signed_certificate"]
 APP_KEYS = ["certificates", "signed-csrs", "rejections", "ca-bundle", "barred", "revoked",
-            "crl"]
+            "crl", "ca-intermediates"]
 
 
 def _read_everything(ca):
@@ -72,11 +72,15 @@ def _read_everything(ca):
     for reader in (tls.get_csr_map, tls.rejected_csrs, tls.get_rejection, tls.installed_acks,
                    tls.get_signed_csrs, tls.get_signed_cert, tls.signed_cert_is_current,
                    tls.departed_units, tls.get_ca_bundle, tls.legacy_certificates,
-                   tls.own_csr, tls.get_barred, tls.get_revoked, tls.get_crls):
+                   tls.own_csr, tls.get_barred, tls.get_revoked, tls.get_crls,
+                   tls.get_ca_intermediates):
         reader()
     for record in tls.get_revoked():
         int(record["serial"], 16)  # what the leader and the units do with a record
-    tls_unit._verified_crls(pki.certificate_to_pem(ca.certificate), tls.get_crls())
+    tls_unit._verified_crls(pki.certificate_to_pem(ca.anchor), tls.get_crls(),
+                            tls.get_ca_intermediates())
+    tls_unit._check_received(tls.get_signed_cert() or "", tls.get_ca_bundle() or "",
+                             None, tls.get_ca_intermediates())
     signer.sign_batch(ca, pending, claims, issued, ["shared.example"], lifetime_days=1)
     leader._input_digest("csr", claims[units[-1]], "context", settings.load())
     leader.rollover_due(tls)
@@ -113,7 +117,41 @@ def test_no_peer_or_app_value_raises_out_of_a_hook(tmp_path, secrets, hostnames,
 def _ca_of(secrets):
     content = secrets.committed[ca_store.SECRET_LABEL]
     return pki.CertificateAuthority(pki.load_certificate(content["certificate"]),
-                                    pki.load_private_key(content["private-key"]))
+                                    pki.load_private_key(content["private-key"]),
+                                    pki.load_certificates(content["chain"]))
+
+
+@pytest.mark.parametrize("chain", ["junk", "foreign root"])
+def test_a_ca_secret_with_a_bad_chain_is_replaced_through_a_rollover(
+        tmp_path, secrets, hostnames, chain):
+    """The secret's ``chain`` field is hostile too (Juju secret values are strings): text
+    that is not a PEM chain, or a chain that does not certify the stored CA, makes the
+    stored CA unusable, and a new CA replaces it through a rollover (never a crash, never
+    a unit left without trust)."""
+    from tls_harness import assert_unit_has_valid_certificate, secret_anchor
+
+    juju, rid, units = deploy(tmp_path, secrets)
+    bundle = juju.app_bag(rid)["ca-bundle"]
+    if chain == "foreign root":
+        chain = pki.certificate_to_pem(pki.create_ca("foreign root").certificate)
+    secrets.committed[ca_store.SECRET_LABEL] = {
+        **secrets.committed[ca_store.SECRET_LABEL], "chain": chain}
+    newcomer = juju.add_unit()  # its request makes the leader load the CA to sign it
+    juju.enter(rid, newcomer)
+    run = juju.run_hook(units[0], "update-status")
+    assert run.ok
+    state, message = juju.status(units[0])
+    assert "the stored CA is unusable" in message or "the stored CA cannot sign" in message
+    assert "a new CA replaces it" in message, message
+    juju.settle()
+    for _ in range(3):
+        juju.run_hook(units[0], "update-status")
+        juju.settle()
+    final = juju.app_bag(rid)["ca-bundle"]
+    assert final != bundle and final.count("BEGIN CERTIFICATE") == 1
+    assert secret_anchor(secrets.committed[ca_store.SECRET_LABEL]) == final
+    for unit in units + [newcomer]:
+        assert_unit_has_valid_certificate(juju, unit)
 
 
 def test_a_deep_tls_hostnames_list_is_ignored_and_named(tmp_path, secrets, hostnames):

@@ -210,6 +210,9 @@ def _install_bundle(tls, settings: Settings, bundle_pem: str) -> Optional[str]:
                         hookenv.WARNING)
             return None
         kv.set(storage.INSTALLED_BUNDLE, bundle_pem)
+        # the CRLs of the bundle's CAs are checked with the intermediates that came with
+        # it; the installed certificate keeps its own chain (INSTALLED_CHAIN)
+        kv.set(storage.INSTALLED_INTERMEDIATES, tls.get_ca_intermediates())
         hookenv.log("layer:tls: installed a new CA bundle (the certificate stays until "
                     "the new one is signed)")
         outcome = "changed"

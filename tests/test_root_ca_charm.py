@@ -7,6 +7,7 @@ tests/charms/root-ca, an ops charm built on the pinned
 (Scenario); what the library writes in its app bag is fed back to our reader. So the
 library's own parsing and writing decide both halves of the wire.
 """
+import importlib.util
 import json
 import pathlib
 import sys
@@ -25,11 +26,15 @@ from tlscerts_harness import (
     provider_writes,
 )
 
-CHARM_SRC = pathlib.Path(__file__).resolve().parent / "charms" / "root-ca" / "src"
-sys.path.insert(0, str(CHARM_SRC))
-from charm import REFUSED_MESSAGE, RELATION, ROOT_LABEL, RootCaCharm  # noqa: E402
-
-sys.path.remove(str(CHARM_SRC))
+CHARM_PY = pathlib.Path(__file__).resolve().parent / "charms" / "root-ca" / "src" / "charm.py"
+# Loaded under its own name: tests/test_trust_client.py imports its charm as ``charm``.
+_spec = importlib.util.spec_from_file_location("root_ca_charm", CHARM_PY)
+root_ca_charm = importlib.util.module_from_spec(_spec)
+sys.modules["root_ca_charm"] = root_ca_charm
+_spec.loader.exec_module(root_ca_charm)
+REFUSED_MESSAGE, RELATION, ROOT_LABEL, RootCaCharm = (
+    root_ca_charm.REFUSED_MESSAGE, root_ca_charm.RELATION, root_ca_charm.ROOT_LABEL,
+    root_ca_charm.RootCaCharm)
 
 
 def request(juju, unit, csr, ca=True, scope="app"):

@@ -179,6 +179,35 @@ def test_flags_follow_the_provider_answer(tmp_path):
     assert not juju.flag_set(u0, ERROR)
 
 
+def test_changed_is_set_only_when_the_provider_data_changes(tmp_path):
+    from charms.reactive import clear_flag
+
+    juju, rid, (u0,) = asked(tmp_path)
+    body = certificates(entry())
+    provider_writes(juju, rid, u0, certificates=body)
+    assert juju.flag_set(u0, flag("changed.certificates"))
+    call(juju, u0, lambda ep: [clear_flag(flag(n)) for n in
+                               ("changed", "changed.certificates")])
+    juju.run_hook(u0, "update-status")
+    provider_writes(juju, rid, u0, certificates=body)  # the same text again
+    assert not juju.flag_set(u0, flag("changed"))
+    provider_writes(juju, rid, u0, certificates=certificates(entry(revoked=False)))
+    assert juju.flag_set(u0, flag("changed")) and juju.flag_set(u0, AVAILABLE)
+
+
+def test_with_two_providers_the_lowest_relation_id_is_used(tmp_path):
+    juju, rid, (u0,) = deploy(tmp_path)
+    rid2 = juju.add_relation(ENDPOINT, ["other-ca/0"])
+    juju.enter(rid2, u0)
+    run = call(juju, u0, lambda ep: ep.request(CSR))
+    assert run.result is True and any("2 relations" in m for m in warnings(run))
+    assert "certificate_signing_requests" in juju.app_bag(rid)
+    assert "certificate_signing_requests" not in juju.app_bag(rid2)
+    juju.set_app_data(rid2, app="other-ca", certificates=certificates(entry()))
+    juju.run_hook(u0, "update-status")
+    assert not juju.flag_set(u0, AVAILABLE)
+
+
 @pytest.mark.parametrize("raw, expected", [
     # the library: csr, an error object, upper-case name
     ({"csr": CSR, "error": {"code": 101, "name": "IP_NOT_ALLOWED", "message": "m"}},

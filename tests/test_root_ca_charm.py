@@ -11,6 +11,7 @@ import importlib.util
 import json
 import pathlib
 import sys
+from datetime import timedelta
 
 import pytest
 from charmlibs.interfaces.tls_certificates import _tls_certificates as lib
@@ -21,6 +22,7 @@ from tlscerts_harness import (
     call,
     deploy,
     flag,
+    key_pem,
     make_csr,
     make_key,
     provider_writes,
@@ -212,3 +214,29 @@ def test_a_renewal_csr_replaces_the_old_one_and_is_signed(tmp_path, ca):
     provider_writes(juju, rid, u0, **bag)
     assert read_back(juju, u0, old)[0] is None
     assert read_back(juju, u0, new)[0] == got_new
+
+
+def test_the_library_signs_with_the_wrong_issuer_below_an_intermediate(tmp_path):
+    """Why the layer must verify a provider's answer: the pinned library's
+    Certificate.generate copies the CA certificate's issuer, not its subject. Below a root
+    the two are equal; below the intermediate root-ca gave us, the leaf names the root as
+    its issuer, and its issuer check against the intermediate fails (README: Spec and
+    library)."""
+    juju, rid, (u0,) = deploy(tmp_path)
+    key = make_key()
+    csr = make_csr(key)
+    request(juju, u0, csr)
+    _, bag = provider_run(juju, rid, [u0])
+    provider_writes(juju, rid, u0, **bag)
+    issued, _ = read_back(juju, u0, csr)
+    intermediate = lib.Certificate.from_string(issued.certificate)
+    pem = key_pem(key)
+    leaf = lib.CertificateSigningRequest.from_string(make_csr(make_key(), "leaf")).sign(
+        ca=intermediate, ca_private_key=lib.PrivateKey.from_string(pem),
+        validity=timedelta(days=1))
+    leaf_x509 = x509.load_pem_x509_certificate(str(leaf).encode())
+    inter_x509 = x509.load_pem_x509_certificate(issued.certificate.encode())
+    root_x509 = x509.load_pem_x509_certificate(issued.ca.encode())
+    assert leaf_x509.issuer == root_x509.subject != inter_x509.subject
+    with pytest.raises(ValueError):
+        leaf_x509.verify_directly_issued_by(inter_x509)

@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-LIB_CODE := interface-tls interface-certificate-transfer layer-tls
+LIB_CODE := interface-tls interface-certificate-transfer interface-tls-certificates layer-tls
 export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: test test-all test-quick test-unit test-model lint demo bench clean

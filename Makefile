@@ -10,14 +10,15 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 # Debian packages the tests and benchmarks use: the openssl CLI (interop checks, SHA-1/MD5
 # CSRs), easy-rsa (legacy PKI adoption, benchmarks), and node and java (the CA's name
-# constraints against those clients, tests/test_name_constraints.py). Installed when
-# missing (as root).
+# constraints against those clients, tests/test_name_constraints.py), and libfaketime (the
+# simulated model's clock, tests/model/clock.py). Installed when missing (as root).
 
 $(STAMP): requirements-dev.txt
 	@missing=""; command -v openssl >/dev/null || missing="$$missing openssl"; \
 	[ -x /usr/share/easy-rsa/easyrsa ] || missing="$$missing easy-rsa"; \
 	command -v node >/dev/null || missing="$$missing nodejs"; \
 	command -v java >/dev/null || missing="$$missing default-jdk-headless"; \
+	ls /usr/lib/*/faketime/libfaketime.so.1 >/dev/null 2>&1 || missing="$$missing libfaketime"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \

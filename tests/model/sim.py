@@ -30,6 +30,7 @@ from jujurules.server import ToolServer
 from jujurules.state import woken_by_commit
 
 from .build import ensure_charm_venv
+from .clock import check_offset, clock_env
 
 HERE = Path(__file__).resolve().parent
 TESTS = HERE.parent
@@ -185,6 +186,7 @@ class Model:
         self._next_index = 0
         self._seq = 0
         self._clock = 0
+        self.clock_offset = 0  # seconds the model's wall clock is ahead (advance_clock)
         self.dir.mkdir(parents=True, exist_ok=True)
         (self.dir / "logs").mkdir(exist_ok=True)
         self.bin = self.dir / "bin"
@@ -612,6 +614,8 @@ class Model:
             "HOME": str(u.root), "SIM_UNIT_ROOT": str(u.root),
             "SIM_HOSTNAME": u.hostname, "SIM_FQDN": u.fqdn,
         }
+        # the model's clock (advance_clock): libfaketime's variables, none at offset 0
+        env.update(clock_env(self.clock_offset))
         if action is None:
             env["JUJU_HOOK_NAME"] = hook_name
             env["JUJU_DISPATCH_PATH"] = f"hooks/{hook_name}"
@@ -1033,6 +1037,19 @@ class Model:
     def runs(self, unit=None, hook=None):
         return [r for r in self.history if (unit is None or r.unit == unit)
                 and (hook is None or r.hook == hook)]
+
+    # ------------------------------------------------------------ the model's clock
+
+    def advance_clock(self, seconds):
+        """Move the model's wall clock ``seconds`` (whole, >= 0) forward: every hook and
+        action process started from now on sees the real time plus ``clock_offset``
+        (libfaketime; see clock.py). Processes already running (a service a hook started)
+        keep the offset they started with. Returns the new offset; raises
+        clock.ClockUnavailable when libfaketime is not installed. Queues no hook."""
+        offset = self.clock_offset + check_offset(seconds)
+        clock_env(offset)  # fails here, not in a hook, without libfaketime
+        self.clock_offset = offset
+        return offset
 
 
 class _InMemory:

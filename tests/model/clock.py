@@ -78,7 +78,9 @@ def model_now(offset: int) -> datetime.datetime:
 def run_at_model_time(offset: int, argv: Sequence[str], *, env: Optional[Mapping] = None,
                       **kwargs) -> subprocess.CompletedProcess:
     """Run ``argv`` on the model's clock (a check that must judge times as the units do:
-    a TLS handshake, ``openssl verify``). ``env``: the base environment (default: ours)."""
+    a TLS handshake, ``openssl verify``). ``env``: the base environment (default: ours).
+    A Python run here must not ``time.sleep`` unless tests/model/hostshim is on its
+    PYTHONPATH (libfaketime 0.9.10 breaks it; see hostshim/faketime_sleep.py)."""
     full = dict(os.environ if env is None else env)
     extra = clock_env(offset)
     if "LD_PRELOAD" in extra and full.get("LD_PRELOAD"):

@@ -68,6 +68,7 @@ PROBE = ("import datetime, json, time\n"
          " time.monotonic()]))\n")
 
 
+@pytest.mark.slow  # a 1-unit model: the quick run keeps its one 3-unit model
 def test_hook_processes_see_the_model_clock_and_services_keep_theirs(make_model, tmp_path):
     model = make_model(seed=31)
     (unit,) = model.deploy(1)

@@ -1225,7 +1225,9 @@ class Model:
 
     @property
     def unit_names(self):
-        return [u.name for u in self.units.values() if u.life != "dead"]
+        """The first application's live and dying units (``app_units(app)``: another's),
+        so the one-application checks keep meaning that application."""
+        return self.app_units()
 
     @property
     def leader(self):
@@ -1238,7 +1240,7 @@ class Model:
     def app_units(self, app=None):
         """The live and dying units of ``app`` (default: the first application)."""
         app = app or self.app
-        return [n for n in self.unit_names if self.units[n].app_name == app]
+        return [u.name for u in self.units.values() if u.life != "dead" and u.app_name == app]
 
     def unit(self, name) -> Unit:
         return self.units[name]

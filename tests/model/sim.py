@@ -1,7 +1,8 @@
 """A simulated Juju model that runs a real built charm's hook processes for N units.
 
-See tests/model/README.md for the rules implemented. In short: one application (the charm),
-its peer relations, N units each with its own charm dir, address and hostname; hooks are real
+See tests/model/README.md for the rules implemented. In short: applications (the first
+given to Model, more with add_application), their peer relations and the relations between
+them (integrate), N units each with its own charm dir, address and hostname; hooks are real
 processes (``hooks/<name>`` or ``dispatch``) whose hook tools are thin clients of a server in
 this process (jujurules.server) holding the state in memory, with Juju's rules written once in
 tests/jujurules; a seeded scheduler runs one hook at a time, picking the unit at random among

@@ -198,3 +198,20 @@ def test_goal_state_lists_the_relation_with_the_remote_app_and_units(model):
     # peer relations are left out
     assert sorted(json.loads(run(m, "server/0", "goal-state", "--format=json").stdout)
                   ["relations"]) == ["feed"]
+
+
+def test_integrating_before_install_queues_created_after_install(tmp_path):
+    m = Model(make_charm(tmp_path / "server", SERVER), tmp_path, seed=2, first_leader="first")
+    m.add_application(make_charm(tmp_path / "client", CLIENT))
+    m.deploy(1)
+    m.deploy(1, app="client")
+    rid = m.integrate("server", "client")  # no unit has run a hook yet
+    m.settle()
+    for unit, ep in (("server/0", "feed"), ("client/0", "feed-in")):
+        seen = [h[0] for h in hooks(m, unit)]
+        # with the boot's relation-created hooks, right after install (the server's
+        # peer relation first: it is older)
+        created = seen.index(f"{ep}-relation-created")
+        assert seen[0] == "install" and set(seen[1:created]) <= {"ring-relation-created"}
+        assert seen.index(f"{ep}-relation-joined") > seen.index("start")
+    assert m.relation_list("client/0", rid) == ["server/0"]

@@ -61,6 +61,11 @@ def test_a_related_client_receives_the_bundle_and_verifies_every_unit(make_model
     assert len(matrix) == 2 * 3
     # the real requirer announced version 1, so the provider served v1 only (app bag)
     assert model.app_data(rid, CLIENT_APP) == {"version": "1"}
+    # ops made its own tool calls: JSON formats, relation-set --file - (JSON on stdin)
+    (created,) = model.runs(model.leader_of(CLIENT_APP), "receive-ca-cert-relation-created")
+    assert ["is-leader", "--format=json"] in created.calls
+    assert ["relation-set", "-r", f"receive-ca-cert:{rid}", "--app", "--file", "-"] in \
+        created.calls, created.calls
     for unit in model.unit_names:
         assert not set(V0_KEYS) & set(model.relation_data(unit, rid)), unit
     # the check can fail: a client trusting another CA verifies no unit

@@ -385,12 +385,12 @@ class Model:
             if u.app_name not in (app1, app2):
                 continue
             u.rel[rid] = RelPending()
-            if u.in_scope:
-                u.rel[rid].create = True
-            else:  # relation-created right after install, with the boot's others
+            if not u.in_scope and u.boot and u.boot[0].kind == "install":
+                # relation-created right after install, with the boot's others
                 at = 1 + sum(1 for h in u.boot if h.kind == "relation-created")
-                if u.boot and u.boot[0].kind == "install":
-                    u.boot.insert(at, Hook("relation-created", rid))
+                u.boot.insert(at, Hook("relation-created", rid))
+            else:  # installed (or its install is being retried): as soon as it can
+                u.rel[rid].create = True
         for u in self._alive():
             if rid in u.rel and u.in_scope:
                 self._join(u, rid)

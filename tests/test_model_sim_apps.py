@@ -215,3 +215,23 @@ def test_integrating_before_install_queues_created_after_install(tmp_path):
         assert seen[0] == "install" and set(seen[1:created]) <= {"ring-relation-created"}
         assert seen.index(f"{ep}-relation-joined") > seen.index("start")
     assert m.relation_list("client/0", rid) == ["server/0"]
+
+
+def test_removing_an_application_breaks_its_relations_and_removes_its_units(model):
+    m = model
+    rid = m.integrate("server:feed", "client:feed-in")
+    m.settle()
+    m.remove_application("client")
+    m.settle()
+    assert m.app_units("client") == []
+    for server in m.unit_names:
+        tail = rel_hooks(m, server, rid)[-3:]
+        assert [h[0] for h in tail] == ["feed-relation-departed", "feed-relation-departed",
+                                        "feed-relation-broken"], tail
+        assert [h[0] for h in rel_hooks(m, server, rid)].count("feed-relation-departed") == 2
+    for client in ("client/0", "client/1"):
+        seen = [h[0] for h in hooks(m, client)]
+        assert seen[-2:] == ["stop", "remove"], seen
+        assert seen.count("feed-in-relation-broken") == 1, seen
+        assert seen.count("feed-in-relation-departed") == 2, seen
+    assert rid not in m.relation_ids() and not m.pending()

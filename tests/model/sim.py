@@ -460,6 +460,20 @@ class Model:
             u.rel[rid] = RelPending(created=rp.created, create=rp.create, dying=True,
                                     departed=set(members.get(u.name, [])))
 
+    def remove_application(self, app):
+        """``juju remove-application``: its relations to other applications are removed
+        (both sides depart and break them) and every unit of it is removed (departed,
+        broken, stop, remove). The first application cannot be removed."""
+        if app == self.app:
+            raise ValueError("the model's first application cannot be removed")
+        self.apps[app].life = "dying"
+        for rid in sorted(self.relations, key=int):
+            r = self.relations[rid]
+            if app in r["ends"] and not r.get("peer") and not r.get("dying"):
+                self.remove_relation(rid)
+        for name in self.app_units(app):
+            self.remove_unit(name)
+
     def _departed_relation(self, u, rid):
         """After relation-broken: the unit has left the relation for good."""
         u.rel.pop(rid, None)

@@ -235,3 +235,23 @@ def test_removing_an_application_breaks_its_relations_and_removes_its_units(mode
         assert seen.count("feed-in-relation-broken") == 1, seen
         assert seen.count("feed-in-relation-departed") == 2, seen
     assert rid not in m.relation_ids() and not m.pending()
+
+
+def test_a_secret_granted_over_the_relation_is_readable_by_the_other_application(model):
+    m = model
+    rid = m.integrate("server:feed", "client:feed-in")
+    m.settle()
+    uri = run(m, "server/0", "secret-add", "token=s3cr3t").stdout.strip()
+    denied = run(m, "client/1", "secret-get", uri)
+    assert denied.returncode == 1, denied
+    # secret-grant -r <rid> without --unit / --app: the application at the other end
+    assert run(m, "server/0", "secret-grant", "-r", rid, uri).returncode == 0
+    got = run(m, "client/1", "secret-get", uri, "--format=json")
+    assert json.loads(got.stdout) == {"token": "s3cr3t"}
+    info = json.loads(run(m, "server/0", "secret-info-get", uri, "--format=json").stdout)
+    (entry,) = info.values()
+    assert entry["access"] == [{"target": "application-client",
+                                "scope": "relation-client.feed-in#server.feed",
+                                "role": "view"}]
+    assert run(m, "server/1", "secret-get", uri).returncode == 0  # the owner's units read
+    assert run(m, "client/0", "secret-set", uri, "token=x").returncode == 1  # not its own

@@ -348,9 +348,12 @@ def _access_tag(st, ctx, grant):
     scope = grant["scope"]
     rid = scope[len("relation-"):] if scope.startswith("relation-") else None
     if rid in st["relations"]:
-        owner = ctx_app(st, ctx)  # only the owner reads the grants
         rel = st["relations"][rid]
-        scope = f"relation-{owner}.{relation_endpoint(rel, owner)}"
+        if rel.get("key"):  # names.NewRelationTag of the key "app:ep app:ep"
+            scope = "relation-" + rel["key"].replace(":", ".").replace(" ", "#")
+        else:
+            owner = ctx_app(st, ctx)  # a peer relation: "app:ep"
+            scope = f"relation-{owner}.{relation_endpoint(rel, owner)}"
     return {"target": target, "scope": scope, "role": grant["role"]}
 
 

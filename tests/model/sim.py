@@ -374,10 +374,14 @@ class Model:
                                "interface": interface, "peer": False,
                                "ends": {app1: ep1, app2: ep2}}
         with self._locked() as L:
+            requirer = app2 if provider == app1 else app1
+            ends = {app1: ep1, app2: ep2}
             L.data["relations"][rid] = {
                 "endpoint": self.relations[rid]["endpoint"], "interface": interface,
                 "peer": False, "units": {}, "app_data": {},
-                "app_bags": {app1: {}, app2: {}}, "ends": {app1: ep1, app2: ep2}}
+                "app_bags": {app1: {}, app2: {}}, "ends": ends,
+                # state/relation.go relationKey: the requirer's endpoint first
+                "key": f"{requirer}:{ends[requirer]} {provider}:{ends[provider]}"}
             for u in self.units.values():
                 if u.app_name in (app1, app2) and u.life == "alive":
                     L.data["views"][u.name][rid] = {"members": [], "cache": {}}

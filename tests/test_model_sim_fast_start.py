@@ -87,6 +87,10 @@ def make_py_charm(path: Path) -> Path:
     for name in HOOKS:
         (path / "hooks" / name).write_text(HOOK)
         (path / "hooks" / name).chmod(0o755)
+    (path / "actions").mkdir()
+    (path / "actions.yaml").write_text("do: {}\n")
+    (path / "actions" / "do").write_text(HOOK)
+    (path / "actions" / "do").chmod(0o755)
     return path
 
 
@@ -120,12 +124,17 @@ def _both(tmp_path, charm, run, **kw):
 def test_a_fresh_process_and_a_forked_one_see_the_same(tmp_path):
     charm = make_py_charm(tmp_path / "charm")
 
+    actions = {}
+
     def run(m):
         m.deploy(2)
         m.settle()
         m.tick_update_status()
+        done = m.run_action("py/1", "do")
+        actions[m] = {k: _norm(v, m) for k, v in done.items() if k != "run"}
 
     slow, fast = _both(tmp_path, charm, run, seed=4)
+    assert actions[fast] == actions[slow] and actions[fast]["status"] == "completed"
     assert fast.zygote.served == len(fast.history) > 0 and fast.zygote.fallbacks == 0
     assert _runs(fast) == _runs(slow)
     facts = _facts(fast)
@@ -135,6 +144,9 @@ def test_a_fresh_process_and_a_forked_one_see_the_same(tmp_path):
     assert seen["path"][0] == "<MODEL>/units/py-1/charm/hooks"
     assert seen["host"] == fast.unit("py/1").hostname  # the host shim ran for this unit
     assert seen["main"] and seen["name"] == "__main__"
+    action = facts[("py/1", "facts-.json")]  # an action: JUJU_HOOK_NAME is empty
+    assert action["argv"] == ["<MODEL>/units/py-1/charm/actions/do"]
+    assert action["path"][0] == "<MODEL>/units/py-1/charm/actions"
     for m in (slow, fast):
         m.close()
 

@@ -30,6 +30,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import uuid
 from typing import Dict, List, Optional, Tuple
 
@@ -105,6 +106,7 @@ class Zygote:
         self.python = ""
         self.env: Dict[str, str] = {}
         self.failed = ""           # why the zygote could not start (then every hook execs)
+        self._lock = threading.Lock()
         self.served = 0            # hooks run through the zygote
         self.fallbacks = 0         # hooks exec'd instead (not eligible)
 
@@ -147,8 +149,9 @@ class Zygote:
         if python is None or self.failed:
             self.fallbacks += 1
             return None
-        if self.proc is None:
-            self._start(python, env)
+        with self._lock:
+            if self.proc is None:
+                self._start(python, env)
         if python != self.python or _sensitive(env) != _sensitive(self.env):
             self.fallbacks += 1
             return None

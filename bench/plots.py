@@ -29,6 +29,10 @@ def _sim_panel(ax, sim) -> None:
                 ax.annotate(f"{y:.0f} s", (x, y), textcoords="offset points", xytext=(5, 3),
                             fontsize=7)
     ax.axhline(600, color="grey", lw=0.8, ls="-.", label="10 min target (30 units)")
+    measured = sorted({d["n"] for d in deploys})
+    ax.text(0.98, 0.03, "measured: N = " + ", ".join(map(str, measured))
+            + " (old and exec'd: N = 10 only); not measured: the rest",
+            transform=ax.transAxes, ha="right", fontsize=7, color="dimgrey")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xticks(MODEL_NS)

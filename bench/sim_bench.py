@@ -19,9 +19,11 @@ its own ``tests/`` on sys.path; the old one comes from ``git archive 316d07b tes
 """
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -76,6 +78,7 @@ def child(tests: str, mode: str, *args: str) -> dict:
     from model import Model
 
     work = tempfile.mkdtemp(prefix="bench-sim-")
+    atexit.register(shutil.rmtree, work, True)  # 30 units leave 30 charm copies otherwise
     if mode == "tools":
         from test_model_sim import make_charm
 

@@ -32,6 +32,7 @@ from jujurules.state import woken_by_commit
 
 from .build import ensure_charm_venv
 from .clock import check_offset, clock_env
+from .zygote import Zygote
 
 HERE = Path(__file__).resolve().parent
 TESTS = HERE.parent
@@ -191,7 +192,7 @@ class Model:
 
     def __init__(self, charm_dir, workdir, seed=0, secrets_supported=True, config=None,
                  name="sim", juju_version=None, hook_timeout=300, venv=None, fast_log=True,
-                 first_leader="seeded", leaderless_hooks=0):
+                 first_leader="seeded", leaderless_hooks=0, fast_start=None):
         self.dir = Path(workdir).resolve() / "model"
         self.rng = random.Random(seed)
         self.seed = seed
@@ -227,6 +228,13 @@ class Model:
         self.server = ToolServer(self.st, self._lock)
         weakref.finalize(self, self.server.close)
         self._install_tools()
+        # opt-in fast start of hook processes (zygote.py; README "Speed"): the argument,
+        # else JUJU_SIM_FAST_START=1 in the simulator's environment
+        if fast_start is None:
+            fast_start = os.environ.get("JUJU_SIM_FAST_START", "") == "1"
+        self.zygote = Zygote(self.dir) if fast_start else None
+        if self.zygote is not None:
+            weakref.finalize(self, self.zygote.close)
 
     # ------------------------------------------------------------ setup
 
@@ -331,8 +339,10 @@ class Model:
         Path(self.state_path).write_text(text, encoding="utf-8")
 
     def close(self):
-        """Stop the model's hook-tool server (also done when the model is collected)."""
+        """Stop the model's hook-tool server and zygote (also done when it is collected)."""
         self.server.close()
+        if self.zygote is not None:
+            self.zygote.close()
 
     # ------------------------------------------------------------ operator actions
 
@@ -934,6 +944,10 @@ class Model:
         if not path.exists():
             return 0, "", "", 0.0
         t = time.monotonic()
+        if self.zygote is not None:
+            got = self.zygote.run(path, env, u.charm_dir, self.hook_timeout)
+            if got is not None:
+                return (*got, time.monotonic() - t)
         try:
             proc = subprocess.run([str(path)], cwd=str(u.charm_dir), env=env,
                                   capture_output=True, text=True, timeout=self.hook_timeout,

@@ -58,6 +58,10 @@ def _model_class():
         probe_out = ""
         importtime = False
 
+        def __init__(self, *args, **kwargs):
+            kwargs["fast_start"] = False  # import timings need exec'd hooks (a fresh process)
+            super().__init__(*args, **kwargs)
+
         def _env(self, *args, **kwargs):
             env = super()._env(*args, **kwargs)
             env["PYTHONPATH"] = PROBE + os.pathsep + env.get("PYTHONPATH", "")

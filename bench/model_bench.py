@@ -7,6 +7,11 @@ layer:tls adds must grow at most linearly in N. The simulator runs one hook at a
 draws the next unit with ``random.Random(seed)``; pending relation-changed events coalesce
 as in Juju, so the counts depend on the seed (the schedule), not on the machine's speed.
 
+The hooks are forked from the model's zygote (``Model(fast_start=True)``,
+tests/model/zygote.py; tests/test_model_sim_fast_start.py checks that it gives the same
+hooks as an exec): N = 30 takes minutes instead of an hour.
+N = 1, 3, 10, 30 by default; N = 100 on request (``BENCH_MODEL_MAX_N=100 make bench``).
+
 Charms (built with tests/model/build.py, cached under build/charms/):
 - ``baseline`` (tests/layers/baseline/plain): layer:basic + a `certificates` peer relation
   with no interface layer;
@@ -40,11 +45,13 @@ CHARMS = (("baseline", BASELINE_LAYER), ("tls-only", TLS_LAYER))
 
 
 class Config(NamedTuple):
-    ns: Tuple[int, ...] = (1, 3, 10, 30)
+    ns: Tuple[int, ...] = (1, 3, 10, 30, 100)
+    max_n: int = 30                        # N = 100 only on request (--model-max-n 100)
     seeds: Tuple[int, ...] = (1, 2, 3)    # schedules for the small deploys
     big_n: int = 30                        # from this N on, only the first seed
     workers: int = 2                       # models run side by side (threads: hooks are
                                            # processes; hook counts do not depend on speed)
+    fast_start: bool = True                # hooks forked from the model's zygote
 
     @classmethod
     def quick(cls) -> Config:
@@ -61,13 +68,13 @@ def _bag_bytes(bag: Dict[str, str]) -> int:
     return sum(len(k.encode()) + len(str(v).encode()) for k, v in bag.items())
 
 
-def run_model(charm_dir: str, n: int, seed: int) -> dict:
+def run_model(charm_dir: str, n: int, seed: int, fast_start: bool = True) -> dict:
     """Deploy ``n`` units, settle; what it took and what is published."""
     _tests_on_path()
     from model import Model
 
     with tempfile.TemporaryDirectory(prefix=f"bench-model-{n}-{seed}-") as work:
-        model = Model(Path(charm_dir), Path(work), seed=seed)
+        model = Model(Path(charm_dir), Path(work), seed=seed, fast_start=fast_start)
         start = time.monotonic()
         model.deploy(n)
         stats = model.settle(max_hooks=50000)
@@ -76,7 +83,10 @@ def run_model(charm_dir: str, n: int, seed: int) -> dict:
         app = model.app_data()
         calls = sum(len(r.calls) for r in model.history)
         certificates = len(json.loads(app.get("certificates", "{}")))
-        return {"n": n, "seed": seed, "hooks": stats.hooks, "seconds": seconds,
+        forked = model.zygote.served if model.zygote is not None else 0
+        model.close()
+        return {"forked": forked, "load": os.getloadavg(),
+                "n": n, "seed": seed, "hooks": stats.hooks, "seconds": seconds,
                 "per_hook": dict(stats.per_hook), "tool_calls": calls,
                 "unit_bytes": unit_bytes, "app_bytes": _bag_bytes(app),
                 "app_keys": {k: len(str(v).encode()) for k, v in app.items()},
@@ -86,6 +96,7 @@ def run_model(charm_dir: str, n: int, seed: int) -> dict:
 
 def _jobs(config: Config, max_n: Optional[int]) -> List[Tuple[str, int, int]]:
     jobs = []
+    max_n = config.max_n if max_n is None else max_n
     for n in config.ns:
         if max_n is not None and n > max_n:
             continue
@@ -117,7 +128,8 @@ def measure(config: Config, max_n: Optional[int] = None, only_n: Sequence[int] =
                    and r["n"] not in only_n]
     jobs = [j for j in _jobs(config, max_n) if not only_n or j[1] in only_n]
     with concurrent.futures.ThreadPoolExecutor(config.workers) as pool:
-        futures = {pool.submit(run_model, charms[name], n, seed): (name, n, seed)
+        futures = {pool.submit(run_model, charms[name], n, seed, config.fast_start):
+                   (name, n, seed)
                    for name, n, seed in jobs}
         for future in concurrent.futures.as_completed(futures):
             name, n, seed = futures[future]
@@ -158,6 +170,7 @@ def _extra_rows(results: Sequence[dict]) -> Tuple[List[List[str]], List[dict]]:
                           for k, v in kinds.items()) or "-",
                 f"{t['certificates']}/{n}",
                 f"{base['tool_calls']} / {t['tool_calls']}",
+                f"{base['tool_calls'] / base['hooks']:.1f} / {t['tool_calls'] / t['hooks']:.1f}",
                 f"{fmt_seconds(base['seconds'])} / {fmt_seconds(t['seconds'])}"])
     return rows, points
 
@@ -195,6 +208,13 @@ def render(config: Config, results: List[dict], max_n: Optional[int]) -> str:
     rows, _ = _extra_rows(results)
     done = {r["n"] for r in results}
     skipped = [n for n in config.ns if n not in done]
+    limit = config.max_n if max_n is None else max_n
+    forked = [r for r in results if r.get("forked") == r["hooks"]]
+    wall = ("every hook exec'd" if not forked else
+            "every hook forked from the model's zygote (`fast_start`)"
+            if len(forked) == len(results) else
+            f"hooks forked from the model's zygote (`fast_start`) in {len(forked)} of "
+            f"{len(results)} runs, exec'd in the others")
     return "\n".join([
         "## Model: hooks to settle a deploy of N units, with and without layer:tls",
         "",
@@ -203,12 +223,14 @@ def render(config: Config, results: List[dict], max_n: Optional[int]) -> str:
         "a `certificates` peer relation, no layer:tls (tests/layers/baseline/plain); `tls` "
         "= layer:basic + layer:tls (tests/layers/baseline/tls-only). Both deploy N units "
         "(the first is the leader) and run until no hook is queued. Counts depend on the "
-        "seed (the schedule the simulator draws), never on the machine.",
+        "seed (the schedule the simulator draws), never on the machine. Wall times: "
+        f"{wall}; two models ran side by side on a shared machine (load below).",
         "",
         markdown_table(
             ["N", "seed", "hooks: baseline", "hooks: tls", "extra hooks", "extra / N",
              "extra by hook (rel- = certificates-relation-)", "certificates issued",
-             "tool calls: baseline / tls", "wall (simulator): baseline / tls"],
+             "tool calls: baseline / tls", "tool calls per hook: baseline / tls",
+             "wall (simulator): baseline / tls"],
             rows),
         "",
         "### Relation data published once settled (layer:tls charm)",
@@ -224,5 +246,10 @@ def render(config: Config, results: List[dict], max_n: Optional[int]) -> str:
         *environment_lines(),
         "- seeds: " + ", ".join(f"N={n}: {sorted({r['seed'] for r in results if r['n'] == n})}"
                                 for n in sorted(done)),
-        *(f"- not run: N={n} (--model-max-n, or not finished)" for n in skipped),
+        *(f"- not run: N={n} ("
+          + (f"on request: BENCH_MODEL_MAX_N={n} make bench" if n > limit else "not finished")
+          + ")" for n in skipped),
+        "- load average at the end of each run: " + ", ".join(
+            f"{r['charm']} N={r['n']} seed {r['seed']}: {r['load'][0]:.1f}"
+            for r in results if r.get("load")),
     ])

@@ -1,5 +1,7 @@
-"""The benchmark plot: extra hooks vs N (model section) and leader sign time vs number of
-CSRs (leader section), drawn from results/<section>.json into results/performance.png."""
+"""The benchmark plot: hooks to settle vs N (model section, N up to 100), the simulator's
+settle time of a tls-demo deploy (sim section) and the leader's sign time vs number of CSRs
+(leader section), drawn from results/<section>.json into results/performance.png. Only what
+was measured is plotted; an N not measured is named on the plot."""
 from __future__ import annotations
 
 import os
@@ -8,18 +10,53 @@ from typing import Optional
 from benchlib import RESULTS, read_data
 
 PNG = os.path.join(RESULTS, "performance.png")
+MODEL_NS = (1, 3, 10, 30, 100)  # bench/model_bench.py Config.ns
+SIMS = (("old", "old simulator (one process per tool call)", "o"),
+        ("new", "new simulator, hooks exec'd", "s"),
+        ("fast", "new simulator, hooks forked from the zygote", "^"))
+
+
+def _sim_panel(ax, sim) -> None:
+    deploys = (sim or {}).get("deploys") or []
+    if not deploys:
+        ax.text(0.5, 0.5, "sim section not run", ha="center")
+        return
+    for label, text, marker in SIMS:
+        pts = sorted((d["n"], d[label]["seconds"]) for d in deploys if label in d)
+        if pts:
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker + "-", label=text)
+            for x, y in pts:
+                ax.annotate(f"{y:.0f} s", (x, y), textcoords="offset points", xytext=(5, 3),
+                            fontsize=7)
+    ax.axhline(600, color="grey", lw=0.8, ls="-.", label="10 min target (30 units)")
+    measured = sorted({d["n"] for d in deploys})
+    ax.text(0.98, 0.03, "measured: N = " + ", ".join(map(str, measured))
+            + " (old and exec'd: N = 10 only); not measured: the rest",
+            transform=ax.transAxes, ha="right", fontsize=7, color="dimgrey")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xticks(MODEL_NS)
+    ax.set_xticklabels([str(n) for n in MODEL_NS])
+    ax.set_xlim(0.8, 130)
+    ax.set_ylim(5, 5000)
+    ax.set_xlabel("units N (tls-demo, seed 1)")
+    ax.set_ylabel("seconds from deploy to settled")
+    ax.set_title("Simulator: settle time (one run each)")
+    ax.legend(fontsize=7)
+    ax.grid(True, which="both", alpha=0.3)
 
 
 def draw() -> Optional[str]:
-    model, leader = read_data("model"), read_data("leader")
-    if not model and not leader:
+    model, leader, sim = read_data("model"), read_data("leader"), read_data("sim")
+    if not model and not leader and not sim:
         return None
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, (left, middle, right) = plt.subplots(1, 3, figsize=(16, 4.4))
+    _sim_panel(middle, sim)
     if model and model.get("extra"):
         points = sorted(model["extra"], key=lambda p: (p["n"], p["seed"]))
         ns = sorted({p["n"] for p in points})
@@ -35,6 +72,13 @@ def draw() -> Optional[str]:
         left.set_xscale("log")
         left.set_yscale("symlog", linthresh=10)
         left.set_ylim(bottom=0)
+        left.set_xticks(MODEL_NS)
+        left.set_xticklabels([str(n) for n in MODEL_NS])
+        left.set_xlim(0.8, 130)
+        missing = [n for n in MODEL_NS if n not in ns]
+        if missing:
+            left.text(0.98, 0.03, "not measured: N = " + ", ".join(map(str, missing)),
+                      transform=left.transAxes, ha="right", fontsize=8, color="dimgrey")
         left.set_xlabel("units N")
         left.set_ylabel("hooks to settle a deploy")
         left.set_title("Hooks to settle (simulated model)")

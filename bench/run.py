@@ -4,9 +4,11 @@
 
 Sections: pki (this library vs the openssl CLI and easy-rsa), leader (one leader hook
 signing 1,000 pending CSRs, in-process fake hook tools), hooks (quiet hooks of a charm with
-and without layer:tls in the simulated model), model (hooks to settle N units, bytes
-published; the slow one: `--skip model` or BENCH_SKIP=model leaves it out), sim (the
-simulator's hook-tool call and a 10-unit tls-demo deploy, against the previous simulator).
+and without layer:tls in the simulated model), model (hooks to settle N = 1, 3, 10, 30
+units, tool calls per hook, bytes published; N = 100 with `--model-max-n 100`; the slow one:
+`--skip model` or BENCH_SKIP=model leaves it out), sim (the simulator's hook-tool call and a
+10-unit tls-demo deploy against the previous simulator, exec'd and fast-started, and a
+30-unit deploy fast-started).
 
 Each section is a function returning markdown; its result goes to
 bench/results/<section>.md and all present results are gathered in bench/results/README.md.
@@ -79,8 +81,8 @@ def main(argv=None) -> int:
                         help="leave a section out (repeatable; also BENCH_SKIP=a,b), e.g. "
                              "--skip model: the simulated model runs take the longest")
     parser.add_argument("--model-max-n", type=int, metavar="N",
-                        help="model section: only deploys of at most N units "
-                             "(also BENCH_MODEL_MAX_N)")
+                        help="model section: only deploys of at most N units (default "
+                             "30; 100 adds the N = 100 deploys; also BENCH_MODEL_MAX_N)")
     parser.add_argument("--model-only-n", metavar="N[,N]",
                         help="model section: run only these N, keep the other N of the "
                              "same charm builds from results/model.json (BENCH_MODEL_ONLY_N)")

@@ -7,16 +7,23 @@ the same run on the same machine.
   median over ``calls`` calls of three read tools, on the tiny shell-script charm of
   tests/test_model_sim.py;
 - a tls-demo deploy of N units: wall time from deploy to settled, same seed, so both run the
-  same schedule (same hooks, same order: the fingerprint column shows it).
+  same schedule (same hooks, same order: the fingerprint column shows it); the new simulator
+  twice, its hooks exec'd (the default) and forked from its zygote (``fast_start=True``,
+  tests/model/zygote.py);
+- a tls-demo deploy of 30 units with the fast start only (the old simulator stays at N <= 10:
+  it would take hours). Issue 13's targets: 10 units at least 3x faster than the old
+  simulator, 30 units settled within 10 minutes.
 
 Each simulator runs in its own child process (``python bench/sim_bench.py child ...``) with
 its own ``tests/`` on sys.path; the old one comes from ``git archive 316d07b tests/``.
 """
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -35,12 +42,13 @@ TOOLS = (("relation-get", "-r", "0", "--format=json", "-", "fake/0"),
 
 class Config(NamedTuple):
     calls: int = 100          # per tool, per simulator
-    ns: Tuple[int, ...] = (10,)
+    ns: Tuple[int, ...] = (10,)           # old, new (exec) and new (fast start)
+    fast_ns: Tuple[int, ...] = (30,)      # new (fast start) only
     seed: int = 1
 
     @classmethod
     def quick(cls) -> Config:
-        return cls(calls=20, ns=(2,))
+        return cls(calls=20, ns=(2,), fast_ns=(3,))
 
 
 def _old_tests(tmp: str) -> str:
@@ -70,6 +78,7 @@ def child(tests: str, mode: str, *args: str) -> dict:
     from model import Model
 
     work = tempfile.mkdtemp(prefix="bench-sim-")
+    atexit.register(shutil.rmtree, work, True)  # 30 units leave 30 charm copies otherwise
     if mode == "tools":
         from test_model_sim import make_charm
 
@@ -86,9 +95,10 @@ def child(tests: str, mode: str, *args: str) -> dict:
                     times.append(time.perf_counter() - t)
                     assert r.returncode == 0, r.stderr
         return {"median_ms": statistics.median(times) * 1000, "calls": len(times)}
-    charm, venv, n, seed, port = args
+    charm, venv, n, seed, port, fast = args
+    extra = {"fast_start": True} if fast == "1" else {}  # the old Model has no such option
     m = Model(Path(charm), Path(work), seed=int(seed), venv=venv,
-              config={"echo_port": int(port)})
+              config={"echo_port": int(port)}, **extra)
     start = time.monotonic()
     m.deploy(int(n))
     stats = m.settle(max_hooks=50000)
@@ -99,8 +109,16 @@ def child(tests: str, mode: str, *args: str) -> dict:
         except (OSError, ValueError):
             pass
     order = hashlib.sha256("\n".join(stats.order).encode()).hexdigest()[:12]
-    return {"seconds": seconds, "hooks": stats.hooks, "order": order,
-            "tool_calls": sum(len(r.calls) for r in m.history)}
+    result = {"seconds": seconds, "hooks": stats.hooks, "order": order,
+              "tool_calls": sum(len(r.calls) for r in m.history),
+              "hook_median_s": statistics.median(r.duration for r in m.history),
+              "failed_hooks": sum(1 for r in m.history if not r.ok)}
+    zygote = getattr(m, "zygote", None)
+    if zygote is not None:
+        result.update(served=zygote.served, fallbacks=zygote.fallbacks)
+    if hasattr(m, "close"):
+        m.close()
+    return result
 
 
 def _free_port() -> int:
@@ -120,51 +138,84 @@ def run_section(cfg: Config) -> str:
     charm = build_charm(charm_layer)
     venv = ensure_charm_venv(charm)
     new_tests = os.path.join(ROOT, "tests")
-    data = {"tools": {}, "deploys": []}
+    data = {"tools": {}, "deploys": [], "load": {}}
+    data["load"]["start"] = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="bench-sim-") as tmp:
-        sims = (("old", _old_tests(tmp)), ("new", new_tests))
-        for label, tests in sims:
+        sims = (("old", _old_tests(tmp), "0"), ("new", new_tests, "0"),
+                ("fast", new_tests, "1"))
+        for label, tests, _ in sims[:2]:
             data["tools"][label] = _child(tests, "tools", str(cfg.calls))
-        for n in cfg.ns:
+        jobs = [(n, sims) for n in cfg.ns] + [(n, sims[2:]) for n in cfg.fast_ns]
+        for n, which in jobs:
             row = {"n": n, "seed": cfg.seed}
-            for label, tests in sims:
+            for label, tests, fast in which:
                 row[label] = _child(tests, "deploy", str(charm), str(venv), str(n),
-                                    str(cfg.seed), str(_free_port()))
+                                    str(cfg.seed), str(_free_port()), fast)
+                row[label]["load"] = os.getloadavg()
+                print(f"sim: {label} N={n}: {row[label]['hooks']} hooks in "
+                      f"{row[label]['seconds']:.0f} s", file=sys.stderr)
             data["deploys"].append(row)
+            write_data("sim", data)  # partial results survive an interrupted run
+    data["load"]["end"] = os.getloadavg()
     write_data("sim", data)
     return render(data, cfg)
 
 
+def _ratio(a: dict, b: dict) -> str:
+    return f"{a['seconds'] / b['seconds']:.1f}x" if a and b else "-"
+
+
+def _secs(d: dict) -> str:
+    return f"{d['seconds']:.1f} s" if d else "not run"
+
+
 def render(data: dict, cfg: Config) -> str:
     old, new = data["tools"]["old"], data["tools"]["new"]
+    deploys = data["deploys"]
     lines: List[str] = [
-        "## Simulator: hook tools served from memory vs one process per call",
+        "## Simulator: hook tools served from memory, and hooks forked from a zygote",
         "",
         "Both simulators in the same run, on the same machine: the old one (commit "
         f"{OLD_COMMIT}: a Python process per tool call, the JSON state loaded and saved under "
         "a lock) and the new one (tests/jujurules: the state in memory, the tools thin "
-        "clients over a socket). A tool call is timed as a hook makes it (process start "
-        "to exit); a deploy from `deploy(N)` to settled, with the same seed: the same "
-        "hooks in the same order (the fingerprint is a hash of the order).",
+        "clients over a socket), the new one twice: every hook exec'd (the default) and every "
+        "hook forked from the model's zygote (`Model(fast_start=True)`, tests/model/zygote.py: "
+        "the venv's modules imported once, each hook still a fresh process). A tool call is "
+        "timed as a hook makes it (process start to exit); a deploy from `deploy(N)` to "
+        "settled, with the same seed: the same hooks in the same order (the fingerprint is "
+        "a hash of the order). One run of each deploy (they take minutes): the load average "
+        "at its end is given, the machine being shared.",
         "",
         markdown_table(
-            ["measure", f"old ({OLD_COMMIT})", "new", "old / new"],
+            ["measure", f"old ({OLD_COMMIT})", "new: exec", "new: fast start",
+             "old / exec", "old / fast start"],
             [["hook-tool call, median", f"{old['median_ms']:.1f} ms",
-              f"{new['median_ms']:.1f} ms", f"{old['median_ms'] / new['median_ms']:.1f}x"]]
+              f"{new['median_ms']:.1f} ms", "(same tools)",
+              f"{old['median_ms'] / new['median_ms']:.1f}x", "-"]]
             + [[f"tls-demo deploy of {d['n']} units, settled (seed {d['seed']})",
-                f"{d['old']['seconds']:.1f} s", f"{d['new']['seconds']:.1f} s",
-                f"{d['old']['seconds'] / d['new']['seconds']:.1f}x"]
-               for d in data["deploys"]]),
+                _secs(d.get("old")), _secs(d.get("new")), _secs(d.get("fast")),
+                _ratio(d.get("old"), d.get("new")), _ratio(d.get("old"), d.get("fast"))]
+               for d in deploys]),
         "",
         markdown_table(
-            ["N", "hooks: old / new", "tool calls: old / new", "schedule fingerprint: old / new"],
-            [[d["n"], f"{d['old']['hooks']} / {d['new']['hooks']}",
-              f"{d['old']['tool_calls']} / {d['new']['tool_calls']}",
-              f"{d['old']['order']} / {d['new']['order']}"] for d in data["deploys"]]),
+            ["N", "simulator", "hooks", "tool calls", "median hook", "failed hooks",
+             "hooks forked / exec'd", "schedule fingerprint", "load average at its end"],
+            [[d["n"], label, d[label]["hooks"], d[label]["tool_calls"],
+              f"{d[label]['hook_median_s'] * 1000:.0f} ms"
+              if "hook_median_s" in d[label] else "-",
+              d[label].get("failed_hooks", "-"),
+              f"{d[label]['served']} / {d[label]['fallbacks']}"
+              if "served" in d[label] else "-",
+              d[label]["order"],
+              " ".join(f"{x:.1f}" for x in d[label].get("load", ()))]
+             for d in deploys for label in ("old", "new", "fast") if label in d]),
         "",
         f"- tool calls timed: {new['calls']} per simulator "
         f"({', '.join(t[0] for t in TOOLS)}; {cfg.calls} each)",
     ]
+    if data.get("load"):
+        lines.append("- load average (1, 5, 15 min) at the section's start: "
+                     + " ".join(f"{x:.1f}" for x in data["load"].get("start", ())))
     lines += environment_lines()
     return "\n".join(lines)
 

@@ -4,7 +4,10 @@ Builds the charm from local layers with charm-tools, deploys 3 units in the simu
 (tests/model), lets it settle, then moves leadership and adds a unit. After each phase it
 prints, per unit, its names, issuer, expiry and status, the mutual-TLS handshake matrix
 (every unit's client certificate against every unit's echo service) and the number of
-hooks run; it exits non-zero if any check fails.
+hooks run. Last, a client application (tests/charms/trust-client: an ops charm on the real
+certificate_transfer requirer library) is related to tls-demo; each of its units verifies
+every tls-demo unit's echo service with only the CA bundle it received. It exits non-zero if
+any check fails.
 """
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ sys.path[:0] = [str(HERE / "shim"), str(HERE.parent / "layer-tls" / "lib"),
 
 import charmhelpers_debian_shim  # noqa: E402,F401
 import model_checks  # noqa: E402
+import transfer_checks  # noqa: E402
 from charms.layer.tls import pki  # noqa: E402
 from cryptography.x509.oid import NameOID  # noqa: E402
 from model import Model, build_charm  # noqa: E402
@@ -78,6 +82,38 @@ def report(model, port: int, title: str, hooks: int) -> bool:
     return ok
 
 
+def report_clients(model, port: int, hooks: int) -> bool:
+    """The client application's units: what they trust, and their verification matrix."""
+    app = transfer_checks.CLIENT_APP
+    say(f"\n== {app} related to tls-demo over certificate_transfer: settled after {hooks} "
+        "hooks")
+    ok = True
+    for client in model.app_units(app):
+        status = model.status(client)
+        say(f"   {client:<16} {status['status']}: {status['message']}")
+        ok &= status["status"] == "active"
+    matrix = transfer_checks.client_matrix(model, port)
+    names = model.unit_names
+    say("\n   server verification with the received bundle only (row: client unit, column:"
+        " tls-demo unit)")
+    say("   " + " " * 16 + "".join(f"{n:>12}" for n in names))
+    for client in model.app_units(app):
+        cells = "".join(f"{'ok' if matrix[(client, s)] == 'ok' else 'FAIL':>12}"
+                        for s in names)
+        say(f"   {client:<16}{cells}")
+    failures = {pair: r for pair, r in matrix.items() if r != "ok"}
+    for pair, why in failures.items():
+        say(f"   FAILED {pair}: {why}")
+    with tempfile.TemporaryDirectory() as tmp:  # the check can fail: a foreign CA
+        foreign = Path(tmp, "foreign.crt")
+        foreign.write_text(pki.certificate_to_pem(pki.create_ca("foreign CA").certificate))
+        wrong = transfer_checks.client_matrix(model, port, ca_file=foreign)
+    accepted = [pair for pair, r in wrong.items() if r == "ok"]
+    say(f"   trusting a foreign CA instead: {len(wrong) - len(accepted)} of {len(wrong)} "
+        "verifications refused")
+    return ok and not failures and not accepted
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--units", type=int, default=3)
@@ -109,6 +145,11 @@ def main() -> int:
             same_ca = model.app_data().get("ca-bundle") == ca
             say(f"   the CA is {'unchanged' if same_ca else 'CHANGED'} after the leader change")
             ok &= same_ca
+
+            say(f"\n== deploying {transfer_checks.CLIENT_APP} (2 units; an ops charm with "
+                "its own venv) and relating it to tls-demo")
+            transfer_checks.add_client(model, 2)
+            ok &= report_clients(model, port, model.settle().hooks)
         finally:
             model_checks.stop_services(model)
     say(f"\n== {'PASS' if ok else 'FAIL'} in {time.monotonic() - started:.0f}s")

@@ -2,7 +2,7 @@
 buffered relation writes, ports and secret operations apply at once; a failed hook's are
 dropped (the caller just discards the context)."""
 from .secrets import apply_secret_op
-from .state import apply_writes, juju_at_least
+from .state import app_bag, apply_writes, ctx_app, juju_at_least
 
 
 def commit_context(st, ctx):
@@ -16,8 +16,16 @@ def commit_context(st, ctx):
         if new != old:
             rel["units"][unit] = new
             changed["unit"].append(rid)
+    app = ctx_app(st, ctx)
     for rid, writes in ctx["pending"]["app"].items():
         rel = st["relations"][rid]
+        if not rel.get("peer", True):  # the writer's side of a relation between apps
+            bags = rel.setdefault("app_bags", {})
+            new = apply_writes(app_bag(rel, app), writes)
+            if new != bags[app]:
+                changed["app"].append(rid)
+                bags[app] = new
+            continue
         new = apply_writes(rel["app_data"], writes)
         if new != rel["app_data"] or (writes and not rel.get("app_written")):
             if new != rel["app_data"]:

@@ -6,7 +6,15 @@ import re
 
 from .args import FORMAT, RELATION, out_format, parse_args, run_error, usage_error
 from .formats import open_in, read_settings_file, render
-from .state import is_leader, juju_at_least, relation_id, unit_app
+from .state import (
+    ctx_app,
+    is_leader,
+    juju_at_least,
+    relation_endpoint,
+    relation_id,
+    remote_app,
+    unit_app,
+)
 
 SECRET_KEY_RE = re.compile(r"^([a-z](?:-?[a-z0-9]){2,})$")
 ROTATE_POLICIES = ("never", "hourly", "daily", "weekly", "monthly", "quarterly", "yearly")
@@ -74,13 +82,13 @@ def apply_secret_op(secrets, op, new_revision_if_unchanged=False):
 
 def owns(st, ctx, secret):
     if secret["owner"] == "application":
-        return secret["owner_id"] == st["app"]
+        return secret["owner_id"] == ctx_app(st, ctx)
     return secret["owner_id"] == ctx["unit"]
 
 
 def may_manage(st, ctx, secret):
     if secret["owner"] == "application":
-        return secret["owner_id"] == st["app"] and is_leader(st, ctx)
+        return secret["owner_id"] == ctx_app(st, ctx) and is_leader(st, ctx)
     return secret["owner_id"] == ctx["unit"]
 
 
@@ -161,14 +169,14 @@ def t_secret_add(st, ctx, argv, call):
     view = secrets_view(st, ctx)
     label = opts.get("label")
     if label:
-        owner_id = st["app"] if owner == "application" else ctx["unit"]
+        owner_id = ctx_app(st, ctx) if owner == "application" else ctx["unit"]
         for s in view.values():
             if s["owner_id"] == owner_id and s["label"] == label:
                 raise run_error(f'secret with label "{label}" already exists')
     xid = new_secret_id(st)
     ctx["pending"]["secrets"].append({
         "op": "add", "id": xid, "owner": owner,
-        "owner_id": st["app"] if owner == "application" else ctx["unit"],
+        "owner_id": ctx_app(st, ctx) if owner == "application" else ctx["unit"],
         "content": content, "label": label, "description": opts.get("description"),
         "expire": opts.get("expire"), "rotate": opts.get("rotate")})
     return secret_uri(st, xid) + "\n"
@@ -334,13 +342,18 @@ def t_secret_ids(st, ctx, argv, call):
     return render(ids or (None if fmt == "json" else []), fmt)
 
 
-def _access_tag(st, grant):
+def _access_tag(st, ctx, grant):
     target = grant["target"]
     target = ("unit-" + target.replace("/", "-")) if "/" in target else "application-" + target
     scope = grant["scope"]
     rid = scope[len("relation-"):] if scope.startswith("relation-") else None
     if rid in st["relations"]:
-        scope = "relation-{}.{}".format(st["app"], st["relations"][rid]["endpoint"])
+        rel = st["relations"][rid]
+        if rel.get("key"):  # names.NewRelationTag of the key "app:ep app:ep"
+            scope = "relation-" + rel["key"].replace(":", ".").replace(" ", "#")
+        else:
+            owner = ctx_app(st, ctx)  # a peer relation: "app:ep"
+            scope = f"relation-{owner}.{relation_endpoint(rel, owner)}"
     return {"target": target, "scope": scope, "role": grant["role"]}
 
 
@@ -371,7 +384,7 @@ def t_secret_info_get(st, ctx, argv, call):
     if s.get("rotate"):
         info["rotation"] = s["rotate"]
     if s["grants"]:
-        info["access"] = [_access_tag(st, g) for g in s["grants"]]
+        info["access"] = [_access_tag(st, ctx, g) for g in s["grants"]]
     return render({xid: info}, fmt)
 
 
@@ -386,7 +399,10 @@ def grant_tool(kind):
         else:
             rid = None
         xid = _managed_secret(st, ctx, pos[0])
-        target = opts.get("unit") or opts.get("app") or st["app"]
+        # no --unit / --app: the application at the other end of the relation
+        own = ctx_app(st, ctx)
+        target = opts.get("unit") or opts.get("app") or (
+            remote_app(st["relations"][rid], own) if rid is not None else own)
         scope = f"relation-{rid}" if rid is not None else ""
         ctx["pending"]["secrets"].append({"op": kind, "id": xid, "target": target,
                                           "scope": scope})

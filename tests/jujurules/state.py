@@ -12,8 +12,49 @@ def unit_app(unit):
     return unit.rsplit("/", 1)[0]
 
 
+def ctx_app(st, ctx):
+    """The application of the hook's unit (one-application states have only ``st["app"]``)."""
+    return ctx.get("app") or unit_app(ctx["unit"])
+
+
+def app_state(st, app):
+    """The per-application part of the state (``leader``, ``config``, ``leader_settings``,
+    ``app_status``): the top level for the model's first application, ``st["apps"][app]``
+    for the others."""
+    if app == st["app"] or app not in st.get("apps", {}):
+        return st
+    return st["apps"][app]
+
+
 def is_leader(st, ctx):
-    return st["leader"] == ctx["unit"]
+    return app_state(st, ctx_app(st, ctx))["leader"] == ctx["unit"]
+
+
+def relation_endpoint(rel, app):
+    """The endpoint name of ``app``'s side of the relation (``ends``: {app: endpoint} for a
+    relation between applications; a peer relation has only ``endpoint``)."""
+    return (rel.get("ends") or {}).get(app, rel["endpoint"])
+
+
+def in_relation(rel, app):
+    """Whether ``app`` is one side of the relation (a peer relation: its own app)."""
+    ends = rel.get("ends")
+    return app in ends if ends else rel.get("app", app) == app
+
+
+def remote_app(rel, app):
+    """The application at the other end: ``app`` itself for a peer relation."""
+    ends = rel.get("ends")
+    if not ends:
+        return app
+    return next((a for a in sorted(ends) if a != app), app)
+
+
+def app_bag(rel, app):
+    """The committed application bag of ``app`` in the relation."""
+    if rel.get("peer", True):
+        return rel["app_data"]
+    return rel.setdefault("app_bags", {}).setdefault(app, {})
 
 
 def relation_id(st, ctx, opts, required=True):
@@ -67,7 +108,8 @@ def require_leader_for_leader_set(leader: bool) -> None:
         raise run_error("cannot write leadership settings: cannot write settings: not the leader")
 
 
-def woken_by_commit(writer: str, app_bag: bool, peer: bool, members: Iterable[str]) -> List[str]:
+def woken_by_commit(writer: str, app_bag: bool, peer: bool, members: Iterable[str],
+                    counterpart: Iterable[str] = ()) -> List[str]:
     """The units a committed change of a relation bag wakes with relation-changed, among
     ``members`` (the local units in the relation that could see it).
 
@@ -77,9 +119,10 @@ def woken_by_commit(writer: str, app_bag: bool, peer: bool, members: Iterable[st
     watcher watches those applications' settings, state/watcher.go
     ``newRelationUnitsWatcher``): in a peer
     relation that is the writer's own application, so every member, the writing leader
-    too; in a non-peer relation the remote application's units, none of the local ones."""
+    too; in a non-peer relation the remote application's units (``counterpart``: those in
+    the relation's scope), none of the local ones."""
     if app_bag:
-        return sorted(members) if peer else []
+        return sorted(members) if peer else sorted(counterpart)
     return sorted(m for m in members if m != writer)
 
 
@@ -89,18 +132,33 @@ def own_unit_bag(st, ctx, rid):
 
 
 def own_app_bag(st, ctx, rid):
+    """The unit's own application bag: the leader's with its pending writes; a non-leader
+    reads it in a peer relation only (apiserver/facades/agent/uniter/uniter.go
+    ``readLocalApplicationSettings``: for provider-requirer relations only the leader)."""
     rel = st["relations"][rid]
+    bag = app_bag(rel, ctx_app(st, ctx))
     if is_leader(st, ctx):
-        return apply_writes(rel["app_data"], ctx["pending"]["app"].get(rid, {}))
+        return apply_writes(bag, ctx["pending"]["app"].get(rid, {}))
     if not rel.get("peer", True):
         raise run_error("permission denied")
-    return dict(rel["app_data"])
+    return dict(bag)
+
+
+def remote_app_bag(st, ctx, rid):
+    """The remote application's bag (non-peer relations): committed data, read once per
+    hook (the context's relation cache, worker/uniter/runner/context/relation.go
+    ``ReadApplicationSettings``)."""
+    rel = st["relations"][rid]
+    cache = ctx.setdefault("remote_app_cache", {})
+    if rid not in cache:
+        cache[rid] = dict(app_bag(rel, remote_app(rel, ctx_app(st, ctx))))
+    return dict(cache[rid])
 
 
 def remote_unit_bag(st, ctx, rid, unit):
     """Remote bags: committed data, cached the way the unit agent caches them."""
     rel = st["relations"][rid]
-    if unit_app(unit) != st["app"]:
+    if unit_app(unit) != remote_app(rel, ctx_app(st, ctx)):
         raise run_error("permission denied")
     view = st["views"].setdefault(ctx["unit"], {}).setdefault(rid, {"members": [], "cache": {}})
     if unit in view["members"]:

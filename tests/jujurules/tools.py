@@ -9,12 +9,18 @@ from . import secrets as _secrets
 from .args import APP, FORMAT, RELATION, ToolError, out_format, parse_args, run_error, usage_error
 from .formats import read_settings_file, render
 from .state import (
+    app_state,
     apply_writes,
+    ctx_app,
+    in_relation,
     is_leader,
     known_relations,
     own_app_bag,
     own_unit_bag,
+    relation_endpoint,
     relation_id,
+    remote_app,
+    remote_app_bag,
     remote_unit_bag,
     require_leader_for_app_write,
     require_leader_for_leader_set,
@@ -32,8 +38,10 @@ def t_relation_ids(st, ctx, argv, call):
     name = pos[0] if pos else ctx.get("endpoint")
     if not name:
         raise usage_error("no endpoint name specified")
-    ids = sorted("{}:{}".format(r["endpoint"], rid) for rid, r in st["relations"].items()
-                 if r["endpoint"] == name and rid in known_relations(st, ctx))
+    app = ctx_app(st, ctx)
+    ids = sorted(f"{name}:{rid}" for rid, r in st["relations"].items()
+                 if in_relation(r, app) and relation_endpoint(r, app) == name
+                 and rid in known_relations(st, ctx))
     return render(ids, fmt)
 
 
@@ -44,7 +52,8 @@ def t_relation_list(st, ctx, argv, call):
         raise usage_error('unrecognized args: ["{}"]'.format('" "'.join(pos)))
     rid = relation_id(st, ctx, opts)
     if opts.get("app"):
-        return render(st["app"], fmt)
+        # the application at the other end (relation-list.go: RemoteApplicationName)
+        return render(remote_app(st["relations"][rid], ctx_app(st, ctx)), fmt)
     return render(sorted(ctx["members"].get(rid, [])), fmt)
 
 
@@ -73,9 +82,13 @@ def t_relation_get(st, ctx, argv, call):
             target, use_app = ctx["remote_app"], True
         else:
             raise usage_error("no unit or application specified")
+    own = ctx_app(st, ctx)
+    rel = st["relations"][rid]
     if use_app:
         app = unit_app(target) if "/" in target else target
-        if app != st["app"]:
+        if app != own and app == remote_app(rel, own):
+            return render(_pick(remote_app_bag(st, ctx, rid), key), fmt)
+        if app != own:
             raise run_error("permission denied")
         if is_leader(st, ctx):
             bag = own_app_bag(st, ctx, rid)
@@ -88,10 +101,11 @@ def t_relation_get(st, ctx, argv, call):
         bag = own_unit_bag(st, ctx, rid)
     else:
         bag = remote_unit_bag(st, ctx, rid, target)
-    if key == "-":
-        return render(bag, fmt)
-    return render(bag.get(key), fmt)
+    return render(_pick(bag, key), fmt)
 
+
+def _pick(bag, key):
+    return bag if key == "-" else bag.get(key)
 
 
 def t_relation_set(st, ctx, argv, call):
@@ -161,7 +175,7 @@ def t_leader_get(st, ctx, argv, call):
     key = pos[0] if pos else "-"
     if "=" in key:
         raise usage_error(f'invalid key "{key}"')
-    settings = st["leader_settings"]
+    settings = app_state(st, ctx_app(st, ctx))["leader_settings"]
     return render(dict(settings) if key == "-" else settings.get(key), fmt)
 
 
@@ -177,14 +191,15 @@ def t_leader_set(st, ctx, argv, call):
         k, _, v = arg.partition("=")
         settings[k] = v
     require_leader_for_leader_set(is_leader(st, ctx))
-    st["leader_settings"] = apply_writes(st["leader_settings"], settings)
+    own = app_state(st, ctx_app(st, ctx))
+    own["leader_settings"] = apply_writes(own["leader_settings"], settings)
     return ""
 
 
 def t_config_get(st, ctx, argv, call):
     opts, pos = parse_args(argv, dict(FORMAT, **{"--all": ("all", False), "-a": ("all", False)}))
     fmt = out_format(opts)
-    config = st["config"]
+    config = app_state(st, ctx_app(st, ctx))["config"]
     if opts.get("all"):
         if pos:
             raise usage_error(f"cannot use argument --all together with key \"{pos[0]}\"")
@@ -228,7 +243,11 @@ def t_network_get(st, ctx, argv, call):
     if len(pos) != 1:
         raise usage_error("no endpoint specified" if not pos else "unrecognized args")
     binding = pos[0]
-    endpoints = set(st.get("bindings", [])) | {r["endpoint"] for r in st["relations"].values()}
+    app = ctx_app(st, ctx)
+    bindings = st.get("bindings", []) if app == st["app"] else \
+        app_state(st, app).get("bindings", [])
+    endpoints = set(bindings) | {relation_endpoint(r, app) for r in st["relations"].values()
+                                 if in_relation(r, app)}
     address = st["units"][ctx["unit"]]["address"]
     if opts.get("primary-address"):
         if binding not in endpoints:
@@ -260,7 +279,7 @@ def t_status_set(st, ctx, argv, call):
     if opts.get("application"):
         if not is_leader(st, ctx):
             raise run_error("this unit is not the leader")
-        st["app_status"] = value
+        app_state(st, ctx_app(st, ctx))["app_status"] = value
     else:
         st["units"][ctx["unit"]]["status"] = value
     st.setdefault("status_history", []).append([ctx["unit"], bool(opts.get("application")),
@@ -285,11 +304,13 @@ def t_status_get(st, ctx, argv, call):
     if opts.get("application"):
         if not is_leader(st, ctx):
             raise run_error("finding application status: this unit is not the leader")
-        app = st.get("app_status") or {"status": "unknown", "message": ""}
+        own = ctx_app(st, ctx)
+        app = app_state(st, own).get("app_status") or {"status": "unknown", "message": ""}
         if not data and fmt == "smart":
             return render(app["status"], fmt)
         body = shape(app)
-        body["units"] = {u: shape(v["status"]) for u, v in st["units"].items() if v["alive"]}
+        body["units"] = {u: shape(v["status"]) for u, v in st["units"].items()
+                         if v["alive"] and unit_app(u) == own}
         return render({"application-status": body}, fmt)
     unit = st["units"][ctx["unit"]]["status"]
     if not data and fmt == "smart":
@@ -414,14 +435,28 @@ def t_goal_state(st, ctx, argv, call):
         raise usage_error('invalid value "smart" for option --format: unknown format "smart"')
     if pos:
         raise usage_error('unrecognized args: ["{}"]'.format('" "'.join(pos)))
+    own = ctx_app(st, ctx)
+    relations = {}
+    for rid in known_relations(st, ctx):
+        rel = st["relations"].get(rid)
+        if rel is None or rel.get("peer", True) or not in_relation(rel, own):
+            continue  # goalStateRelations leaves peer relations out
+        other = remote_app(rel, own)
+        entry = relations.setdefault(relation_endpoint(rel, own), {})
+        entry[other] = {"status": "joined", "since": GOAL_SINCE}
+        entry.update(_goal_units(st, other))
+    return render({"units": _goal_units(st, own), "relations": relations}, fmt)
+
+
+def _goal_units(st, app):
+    """goalStateUnits: the application's Alive and Dying units, a dying one as ``dying``."""
     units = {}
     for name, v in st["units"].items():
-        if v.get("dead") or not (v["alive"] or v.get("dying")):
-            continue  # Juju lists Alive and Dying units only
+        if unit_app(name) != app or v.get("dead") or not (v["alive"] or v.get("dying")):
+            continue
         status = "dying" if not v["alive"] else v["status"]["status"]
         units[name] = {"status": status, "since": v["status"].get("since") or GOAL_SINCE}
-    # "relations" leaves peer relations out, and the simulator has no other kind.
-    return render({"units": units, "relations": {}}, fmt)
+    return units
 
 
 def t_jujud(st, ctx, argv, call):

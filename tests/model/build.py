@@ -7,7 +7,12 @@ taken from this repository (a directory of symlinks named as charm-tools looks t
 under ``build/charms/<name>-<hash>`` and reused while the hash of all input files is unchanged.
 
 ``ensure_charm_venv(charm_dir)`` makes the one venv that all simulated units of a charm share,
-from the charm's ``wheelhouse/`` (``pip install --no-index``), cached by the wheel file names.
+from the charm's ``wheelhouse/`` (``pip install --no-index``), cached by the wheel file names,
+or for an ops charm from its pinned ``requirements.txt`` (PyPI), cached by that file.
+
+``pack_ops_charm(src_dir)`` lays an ops charm out as ``charmcraft pack`` does: its files,
+``metadata.yaml`` / ``config.yaml`` / ``actions.yaml`` split out of ``charmcraft.yaml``
+(what ops reads from the charm dir) and charmcraft's ``dispatch`` script.
 """
 import fcntl
 import hashlib
@@ -161,7 +166,12 @@ def _tail(path, lines=40):
 
 
 def ensure_charm_venv(charm_dir):
-    """One venv per wheelhouse (what layer:basic would build per unit at install)."""
+    """One venv per wheelhouse (what layer:basic would build per unit at install); for an
+    ops charm (a ``requirements.txt`` and no wheelhouse), one per requirements file (what
+    charmcraft would pack into the charm's ``venv/``)."""
+    requirements = Path(charm_dir) / "requirements.txt"
+    if requirements.is_file() and not (Path(charm_dir) / "wheelhouse").is_dir():
+        return _requirements_venv(requirements)
     wheelhouse = Path(charm_dir) / "wheelhouse"
     wheels = sorted(p.name for p in wheelhouse.iterdir()) if wheelhouse.is_dir() else []
     digest = hashlib.sha256(("\n".join(wheels) + sys.version).encode()).hexdigest()[:16]
@@ -184,3 +194,71 @@ def ensure_charm_venv(charm_dir):
             raise BuildError(f"could not build the charm venv {venv}:\n{_tail(log)}")
         (venv / "ok").write_text("\n".join(wheels) + "\n")
     return venv
+
+
+def _requirements_venv(requirements):
+    """A venv with the pinned requirements installed from the package index."""
+    text = requirements.read_text()
+    digest = hashlib.sha256((text + sys.version).encode()).hexdigest()[:16]
+    venv = CACHE / "venvs" / f"req-{digest}"
+    venv.parent.mkdir(parents=True, exist_ok=True)
+    with open(str(venv) + ".lock", "w") as lockf:
+        fcntl.flock(lockf, fcntl.LOCK_EX)
+        if (venv / "ok").exists():
+            return venv
+        if venv.exists():
+            shutil.rmtree(venv)
+        log = CACHE / "venvs" / f"req-{digest}.log"
+        base_python = Path(sys.base_prefix) / "bin" / f"python{sys.version_info[0]}"
+        rc = _run([base_python, "-m", "venv", "--without-pip", venv], dict(os.environ), log)
+        if rc == 0:
+            rc = _run([VENV_BIN / "python", "-m", "pip", "--python", venv / "bin" / "python",
+                       "install", "--quiet", "-r", requirements], dict(os.environ), log)
+        if rc != 0:
+            raise BuildError(f"could not build the charm venv {venv}:\n{_tail(log)}")
+        (venv / "ok").write_text(text)
+    return venv
+
+
+# charmcraft's dispatch (charmcraft/templates: ``dispatch``): ops finds the event in
+# JUJU_DISPATCH_PATH. ``python3`` is the charm venv's (first on PATH after the tools, as
+# charmcraft's packed ``venv/`` is on PYTHONPATH).
+OPS_DISPATCH = """#!/bin/sh
+JUJU_DISPATCH_PATH="${JUJU_DISPATCH_PATH:-$0}" PYTHONPATH=lib:venv${PYTHONPATH:+:$PYTHONPATH} \\
+    exec python3 ./src/charm.py
+"""
+METADATA_KEYS = ("name", "title", "summary", "description", "requires", "provides", "peers",
+                 "extra-bindings", "assumes", "subordinate", "containers", "resources",
+                 "storage", "devices", "links")
+
+
+def pack_ops_charm(src_dir, out_dir=None):
+    """The ops charm at ``src_dir`` laid out as ``charmcraft pack`` makes it (see the module
+    docstring), cached under ``build/charms/<name>-<hash>``; returns the charm dir."""
+    import yaml
+
+    src = Path(src_dir).resolve()
+    spec = yaml.safe_load((src / "charmcraft.yaml").read_text())
+    h = hashlib.sha256(OPS_DISPATCH.encode())
+    for path in _files(src):
+        h.update(str(path.relative_to(src)).encode() + b"\0" + path.read_bytes())
+    out = Path(out_dir) if out_dir else CACHE / "charms" / f"{spec['name']}-{h.hexdigest()[:16]}"
+    if (out / ".packed").exists():
+        return out
+    tmp = out.with_name(out.name + f".tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(src, tmp, ignore=shutil.ignore_patterns(*SKIP, "*.pyc"))
+    meta = {k: spec[k] for k in METADATA_KEYS if k in spec}
+    (tmp / "metadata.yaml").write_text(yaml.safe_dump(meta, sort_keys=False))
+    if spec.get("config"):
+        (tmp / "config.yaml").write_text(yaml.safe_dump(spec["config"], sort_keys=False))
+    if spec.get("actions"):
+        (tmp / "actions.yaml").write_text(yaml.safe_dump(spec["actions"], sort_keys=False))
+    (tmp / "dispatch").write_text(OPS_DISPATCH)
+    (tmp / "dispatch").chmod(0o755)
+    (tmp / "src" / "charm.py").chmod(0o755)
+    (tmp / ".packed").write_text("")
+    if out.exists():
+        shutil.rmtree(out)
+    os.replace(tmp, out)
+    return out

@@ -1,7 +1,8 @@
 """A simulated Juju model that runs a real built charm's hook processes for N units.
 
-See tests/model/README.md for the rules implemented. In short: one application (the charm),
-its peer relations, N units each with its own charm dir, address and hostname; hooks are real
+See tests/model/README.md for the rules implemented. In short: applications (the first
+given to Model, more with add_application), their peer relations and the relations between
+them (integrate), N units each with its own charm dir, address and hostname; hooks are real
 processes (``hooks/<name>`` or ``dispatch``) whose hook tools are thin clients of a server in
 this process (jujurules.server) holding the state in memory, with Juju's rules written once in
 tests/jujurules; a seeded scheduler runs one hook at a time, picking the unit at random among
@@ -30,6 +31,8 @@ from jujurules.server import ToolServer
 from jujurules.state import woken_by_commit
 
 from .build import ensure_charm_venv
+from .clock import check_offset, clock_env
+from .zygote import Zygote
 
 HERE = Path(__file__).resolve().parent
 TESTS = HERE.parent
@@ -107,22 +110,53 @@ class RelPending:
     app_changed: bool = False
     joined: set = field(default_factory=set)
     changed: set = field(default_factory=set)
+    created: bool = False  # relation-created ran (the relation's other hooks wait for it)
+    create: bool = False  # relation-created queued outside the boot sequence (integrate)
+    dying: bool = False  # the relation is removed: depart every member, then broken
+
+
+class App:
+    """One application: its charm (metadata, config options, actions), its venv, its
+    number in the model (0: the model's first; units of app n live on 127.0.(n+1).x)."""
+
+    def __init__(self, model, charm_dir, number, name=None, venv=None):
+        self.charm = Path(charm_dir).resolve()
+        self.number = number
+        self.meta = _read_yaml(self.charm / "metadata.yaml")
+        self.name = name or self.meta["name"]
+        self.options = (_read_yaml(self.charm / "config.yaml").get("options") or {})
+        self.actions = _read_yaml(self.charm / "actions.yaml")
+        self.venv = Path(venv) if venv else ensure_charm_venv(self.charm)
+        self.next_index = 0
+        self.life = "alive"
+
+
+def _read_yaml(path):
+    if not path.exists():
+        return {}
+    with open(path, encoding="utf-8") as f:
+        return yaml.safe_load(f) or {}
 
 
 class Unit:
-    def __init__(self, model, index):
+    def __init__(self, model, index, app=None):
         self.model = model
         self.index = index
-        self.name = f"{model.app}/{index}"
-        self.dir = model.dir / "units" / f"{model.app}-{index}"
+        self.application = app or model.apps[model.app]
+        self.app_name = self.application.name
+        self.name = f"{self.app_name}/{index}"
+        self.dir = model.dir / "units" / f"{self.app_name}-{index}"
         self.charm_dir = self.dir / "charm"
         self.root = self.dir / "root"
-        self.log = model.dir / "logs" / f"{model.app}-{index}.log"
-        self.address = f"127.0.1.{index + 1}"
-        self.hostname = f"juju-{model.uuid[:6]}-{index}"
+        self.log = model.dir / "logs" / f"{self.app_name}-{index}.log"
+        number = self.application.number
+        self.machine = str(index if number == 0 else number * 100 + index)
+        self.address = f"127.0.{number + 1}.{index + 1}"
+        self.hostname = f"juju-{model.uuid[:6]}-{self.machine}"
         self.fqdn = f"{self.hostname}.sim"  # what socket.getfqdn() answers on the unit
         self.life = "alive"  # alive, dying, dead
-        self.in_scope = False
+        self.in_scope = False  # installed: the unit enters its relations' scope
+        self.scopes: set = set()  # the relations whose scope it is in
         self.started = False
         # secrets (worker/uniter/secrets/resolver.go): the revision of each consumed secret
         # the unit was last told of, the obsolete revisions it handled, and what is queued
@@ -131,7 +165,8 @@ class Unit:
         self.secret_changed: Dict[str, tuple] = {}  # xid -> (revision, label)
         self.secret_remove: set = set()  # (xid, revision, label)
         self.boot = collections.deque()
-        self.rel: Dict[str, RelPending] = {rid: RelPending() for rid in model.relations}
+        self.rel: Dict[str, RelPending] = {rid: RelPending()
+                                           for rid in model._rids(self.app_name)}
         self.elected = self.lsc = self.config_changed = self.upgrade = False
         self.update_status = False
         self.retry: Optional[Hook] = None
@@ -152,12 +187,12 @@ SIM_PERMITTED_NAMES = "auto sim 127.0.1.0/24"
 
 
 class Model:
-    """One application of a built charm; see README.md for the API."""
+    """Applications of built charms (the first given here, more with
+    ``add_application``) and their relations; see README.md for the API."""
 
     def __init__(self, charm_dir, workdir, seed=0, secrets_supported=True, config=None,
                  name="sim", juju_version=None, hook_timeout=300, venv=None, fast_log=True,
-                 first_leader="seeded", leaderless_hooks=0):
-        self.charm = Path(charm_dir).resolve()
+                 first_leader="seeded", leaderless_hooks=0, fast_start=None):
         self.dir = Path(workdir).resolve() / "model"
         self.rng = random.Random(seed)
         self.seed = seed
@@ -172,19 +207,18 @@ class Model:
         self.leaderless_hooks = leaderless_hooks
         self._elect_at: Optional[int] = None  # a leaderless window ends at this clock
         self.fast_log = fast_log
-        self.meta = self._yaml("metadata.yaml")
-        self.app = self.meta["name"]
-        self.options = (self._yaml("config.yaml").get("options") or {})
-        self.actions = self._yaml("actions.yaml")
-        self.venv = Path(venv) if venv else ensure_charm_venv(self.charm)
+        first = App(self, charm_dir, 0, venv=venv)
+        self.app = first.name
+        self.apps: Dict[str, App] = {first.name: first}
         self.relations = {}
-        for i, (ep, spec) in enumerate(sorted((self.meta.get("peers") or {}).items())):
-            self.relations[str(i)] = {"endpoint": ep, "interface": spec["interface"]}
+        self._next_rid = 0
+        self._add_peers(first)
         self.units: Dict[str, Unit] = {}
         self.history: List[HookRun] = []
         self._next_index = 0
         self._seq = 0
         self._clock = 0
+        self.clock_offset = 0  # seconds the model's wall clock is ahead (advance_clock)
         self.dir.mkdir(parents=True, exist_ok=True)
         (self.dir / "logs").mkdir(exist_ok=True)
         self.bin = self.dir / "bin"
@@ -194,15 +228,48 @@ class Model:
         self.server = ToolServer(self.st, self._lock)
         weakref.finalize(self, self.server.close)
         self._install_tools()
+        # opt-in fast start of hook processes (zygote.py; README "Speed"): the argument,
+        # else JUJU_SIM_FAST_START=1 in the simulator's environment
+        if fast_start is None:
+            fast_start = os.environ.get("JUJU_SIM_FAST_START", "") == "1"
+        self.zygote = Zygote(self.dir) if fast_start else None
+        if self.zygote is not None:
+            weakref.finalize(self, self.zygote.close)
 
     # ------------------------------------------------------------ setup
 
+    # the first application's charm, as before there were several
+    charm = property(lambda self: self.apps[self.app].charm)
+    meta = property(lambda self: self.apps[self.app].meta)
+    options = property(lambda self: self.apps[self.app].options)
+    actions = property(lambda self: self.apps[self.app].actions)
+    venv = property(lambda self: self.apps[self.app].venv)
+
+    def _add_peers(self, app):
+        for ep, spec in sorted((app.meta.get("peers") or {}).items()):
+            rid = str(self._next_rid)
+            self._next_rid += 1
+            self.relations[rid] = {"endpoint": ep, "interface": spec["interface"],
+                                   "peer": True, "ends": {app.name: ep}}
+
+    def _rids(self, app):
+        """The live relations ``app`` is in (peer relations and relations to other apps)."""
+        return sorted((rid for rid, r in self.relations.items()
+                       if app in r["ends"] and not r.get("dying")), key=int)
+
+    def _ep(self, rid, app):
+        return self.relations[rid]["ends"][app]
+
+    def _other(self, rid, app):
+        """The application at the other end of the relation (itself for a peer relation)."""
+        return next((a for a in self.relations[rid]["ends"] if a != app), app)
+
+    def _ast(self, app=None):
+        """The per-application part of the state (jujurules.state.app_state)."""
+        return self.st if app in (None, self.app) else self.st["apps"][app]
+
     def _yaml(self, name):
-        path = self.charm / name
-        if not path.exists():
-            return {}
-        with open(path, encoding="utf-8") as f:
-            return yaml.safe_load(f) or {}
+        return _read_yaml(self.charm / name)
 
     def _install_tools(self):
         self.bin.mkdir(exist_ok=True)
@@ -217,11 +284,11 @@ class Model:
             (self.bin / "juju-log").write_text(text)
             (self.bin / "juju-log").chmod(0o755)
 
-    def _typed_default(self, name, spec):
-        return self._coerce(name, spec.get("default"))
+    def _typed_default(self, name, spec, app=None):
+        return self._coerce(name, spec.get("default"), app)
 
-    def _coerce(self, name, value):
-        spec = self.options.get(name)
+    def _coerce(self, name, value, app=None):
+        spec = self.apps[app or self.app].options.get(name)
         if spec is None:
             raise KeyError(f"unknown config option {name!r}")
         if value is None:
@@ -250,7 +317,7 @@ class Model:
             "config": values, "leader_settings": {}, "units": {}, "views": {},
             "relations": {rid: {"endpoint": r["endpoint"], "interface": r["interface"],
                                 "peer": True, "units": {}, "app_data": {},
-                                "app_written": False}
+                                "app_written": False, "ends": dict(r["ends"])}
                           for rid, r in self.relations.items()},
             "bindings": sorted(set(self.meta.get("extra-bindings") or {})),
             "secrets": {}, "contexts": {}, "app_status": None,
@@ -272,27 +339,188 @@ class Model:
         Path(self.state_path).write_text(text, encoding="utf-8")
 
     def close(self):
-        """Stop the model's hook-tool server (also done when the model is collected)."""
+        """Stop the model's hook-tool server and zygote (also done when it is collected)."""
         self.server.close()
+        if self.zygote is not None:
+            self.zygote.close()
 
     # ------------------------------------------------------------ operator actions
 
-    def deploy(self, n=1):
-        """Add n units. With no leader yet, one of them wins the leadership lease: a seeded
+    def add_application(self, charm_dir, name=None, config=None, venv=None):
+        """Deploy another application (no units yet: ``deploy(n, app=name)``) of the charm
+        at ``charm_dir`` (a built reactive charm, or an ops charm from ``pack_ops_charm``),
+        with its own leader, config, status and peer relations; returns its name."""
+        app = App(self, charm_dir, len(self.apps), name=name, venv=venv)
+        if app.name in self.apps:
+            raise ValueError(f"application {app.name!r} already exists")
+        self.apps[app.name] = app
+        values = {k: self._typed_default(k, v, app.name) for k, v in app.options.items()}
+        for k, v in (config or {}).items():
+            values[k] = self._coerce(k, v, app.name)
+        first_new = self._next_rid
+        self._add_peers(app)
+        with self._locked() as L:
+            st = L.data
+            st.setdefault("apps", {})[app.name] = {
+                "leader": None, "config": values, "leader_settings": {}, "app_status": None,
+                "bindings": sorted(set(app.meta.get("extra-bindings") or {}))}
+            for rid in range(first_new, self._next_rid):
+                r = self.relations[str(rid)]
+                st["relations"][str(rid)] = {
+                    "endpoint": r["endpoint"], "interface": r["interface"], "peer": True,
+                    "units": {}, "app_data": {}, "app_written": False, "ends": dict(r["ends"])}
+        return app.name
+
+    def integrate(self, one, other):
+        """``juju integrate app:endpoint app:endpoint`` (the endpoint may be left out when
+        only one of the app's fits): a new relation; every installed unit of both sides
+        enters its scope now and runs relation-created before any other hook of it
+        (worker/uniter/relation/statetracker.go SynchronizeScopes, resolver.go); the
+        others at install. Returns the relation id."""
+        (app1, ep1), (app2, ep2) = self._endpoint_pair(one, other)
+        rid = str(self._next_rid)
+        self._next_rid += 1
+        interface = self._relation_spec(app1, ep1)[1]["interface"]
+        provider = app1 if self._relation_spec(app1, ep1)[0] == "provides" else app2
+        self.relations[rid] = {"endpoint": self._ep_of(provider, app1, ep1, app2, ep2),
+                               "interface": interface, "peer": False,
+                               "ends": {app1: ep1, app2: ep2}}
+        with self._locked() as L:
+            requirer = app2 if provider == app1 else app1
+            ends = {app1: ep1, app2: ep2}
+            L.data["relations"][rid] = {
+                "endpoint": self.relations[rid]["endpoint"], "interface": interface,
+                "peer": False, "units": {}, "app_data": {},
+                "app_bags": {app1: {}, app2: {}}, "ends": ends,
+                # state/relation.go relationKey: the requirer's endpoint first
+                "key": f"{requirer}:{ends[requirer]} {provider}:{ends[provider]}"}
+            for u in self.units.values():
+                if u.app_name in (app1, app2) and u.life == "alive":
+                    L.data["views"][u.name][rid] = {"members": [], "cache": {}}
+        for u in self._alive():
+            if u.app_name not in (app1, app2):
+                continue
+            u.rel[rid] = RelPending()
+            if not u.in_scope and u.boot and u.boot[0].kind == "install":
+                # relation-created right after install, with the boot's others
+                at = 1 + sum(1 for h in u.boot if h.kind == "relation-created")
+                u.boot.insert(at, Hook("relation-created", rid))
+            else:  # installed (or its install is being retried): as soon as it can
+                u.rel[rid].create = True
+        for u in self._alive():
+            if rid in u.rel and u.in_scope:
+                self._join(u, rid)
+        return rid
+
+    @staticmethod
+    def _ep_of(provider, app1, ep1, app2, ep2):
+        return ep1 if provider == app1 else ep2
+
+    def _relation_spec(self, app, endpoint):
+        meta = self.apps[app].meta
+        for role in ("provides", "requires"):
+            spec = (meta.get(role) or {}).get(endpoint)
+            if spec is not None:
+                return role, spec
+        raise KeyError(f"{app} has no provides/requires endpoint {endpoint!r}")
+
+    def _endpoint_pair(self, one, other):
+        """("app:ep", "app:ep") -> ((app, ep), (app, ep)); a bare app name picks its only
+        endpoint of a matching interface and opposite role."""
+        def split(text):
+            app, _, ep = text.partition(":")
+            if app not in self.apps:
+                raise KeyError(f"no application {app!r}")
+            return app, ep
+
+        (a1, e1), (a2, e2) = split(one), split(other)
+        if a1 == a2:
+            raise ValueError("a relation between applications needs two applications")
+
+        def candidates(app):
+            meta = self.apps[app].meta
+            return [(role, ep, spec["interface"]) for role in ("provides", "requires")
+                    for ep, spec in (meta.get(role) or {}).items()]
+        pairs = [(x[1], y[1]) for x in candidates(a1) for y in candidates(a2)
+                 if x[2] == y[2] and x[0] != y[0] and (not e1 or x[1] == e1)
+                 and (not e2 or y[1] == e2)]
+        if len(pairs) != 1:
+            raise ValueError(f"cannot relate {one} and {other}: {len(pairs)} endpoint pairs fit")
+        (e1, e2), = pairs
+        return (a1, e1), (a2, e2)
+
+    def remove_relation(self, rid):
+        """``juju remove-relation``: the relation is dying; each unit in it runs
+        relation-departed for every member still in its relation-list, then relation-broken
+        (worker/uniter/relation/resolver.go nextHookForRelation: a dying relation has no
+        remote members, so they depart, then it breaks); afterwards it is gone."""
+        rid = str(rid) if str(rid) in self.relations else self._rid(rid)
+        rel = self.relations[rid]
+        if rel.get("peer"):
+            raise ValueError("a peer relation cannot be removed")
+        rel["dying"] = True
+        with self._locked() as L:
+            L.data["relations"][rid]["dying"] = True
+            views = L.data["views"]
+            members = {n: list(v[rid]["members"]) for n, v in views.items() if rid in v}
+        for u in self._alive():
+            rp = u.rel.get(rid)
+            if rp is None:
+                continue
+            if rid not in u.scopes:  # never in scope (not installed yet): just gone
+                u.boot = collections.deque(h for h in u.boot if h.rid != rid)
+                del u.rel[rid]
+                with self._locked() as L:
+                    L.data["views"].get(u.name, {}).pop(rid, None)
+                continue
+            u.rel[rid] = RelPending(created=rp.created, create=rp.create, dying=True,
+                                    departed=set(members.get(u.name, [])))
+
+    def remove_application(self, app):
+        """``juju remove-application``: its relations to other applications are removed
+        (both sides depart and break them) and every unit of it is removed (departed,
+        broken, stop, remove). The first application cannot be removed."""
+        if app == self.app:
+            raise ValueError("the model's first application cannot be removed")
+        self.apps[app].life = "dying"
+        for rid in sorted(self.relations, key=int):
+            r = self.relations[rid]
+            if app in r["ends"] and not r.get("peer") and not r.get("dying"):
+                self.remove_relation(rid)
+        for name in self.app_units(app):
+            self.remove_unit(name)
+
+    def _departed_relation(self, u, rid):
+        """After relation-broken: the unit has left the relation for good."""
+        u.rel.pop(rid, None)
+        u.scopes.discard(rid)
+        with self._locked() as L:
+            L.data["views"].get(u.name, {}).pop(rid, None)
+            L.data["relations"][rid]["units"].pop(u.name, None)
+
+    def deploy(self, n=1, app=None):
+        """Add n units (of ``app``, default the first application). With no leader yet,
+        one of them wins the leadership lease: a seeded
         choice (``first_leader="seeded"``: on Juju whichever agent claims the lease first),
         or the first one (``first_leader="first"``)."""
-        if n and self._leader() is None and self.first_leader == "seeded":
+        if n and self._leader(app) is None and self.first_leader == "seeded":
             winner = self.rng.randrange(n)
-            names = [self.add_unit(claim_leadership=(i == winner)) for i in range(n)]
+            names = [self.add_unit(claim_leadership=(i == winner), app=app) for i in range(n)]
         else:
-            names = [self.add_unit() for _ in range(n)]
+            names = [self.add_unit(app=app) for _ in range(n)]
         return names
 
-    def add_unit(self, claim_leadership=True):
-        unit = Unit(self, self._next_index)
-        self._next_index += 1
+    def add_unit(self, claim_leadership=True, app=None):
+        application = self.apps[app or self.app]
+        if application is self.apps[self.app]:
+            index = self._next_index
+            self._next_index += 1
+        else:
+            index = application.next_index
+            application.next_index += 1
+        unit = Unit(self, index, application)
         self.units[unit.name] = unit
-        shutil.copytree(self.charm, unit.charm_dir, symlinks=True,
+        shutil.copytree(application.charm, unit.charm_dir, symlinks=True,
                         ignore=shutil.ignore_patterns("wheelhouse", "__pycache__"))
         unit.root.mkdir(parents=True, exist_ok=True)
         with self._locked() as L:
@@ -302,11 +530,12 @@ class Model:
                 "status": {"status": "waiting", "message": "agent initialising"},
                 "ports": [], "workload_version": "", "hostname": unit.hostname}
             st["views"][unit.name] = {rid: {"members": [], "cache": {}}
-                                      for rid in self.relations}
-            if st["leader"] is None and claim_leadership and self._elect_at is None:
-                st["leader"] = unit.name
+                                      for rid in unit.rel}
+            ast = self._ast(unit.app_name)
+            if ast["leader"] is None and claim_leadership and self._elect_at is None:
+                ast["leader"] = unit.name
         unit.boot.append(Hook("install"))
-        for rid in sorted(self.relations):
+        for rid in sorted(unit.rel, key=int):
             unit.boot.append(Hook("relation-created", rid, remote="", departing=""))
         unit.boot.extend([Hook("leader"), Hook("config-changed"), Hook("start")])
         return unit.name
@@ -333,20 +562,25 @@ class Model:
                     rp.departed.add(name)
         unit.boot.clear()
         unit.retry = None
-        unit.rel = {rid: RelPending() for rid in self.relations}
+        unit.rel = {rid: RelPending(created=True) for rid in unit.rel}
         unit.elected = unit.lsc = unit.config_changed = unit.upgrade = False
         unit.update_status = False
-        for rid in sorted(members):
+        for rid in sorted(members, key=int):
             for member in members[rid]:
                 unit.boot.append(Hook("relation-departed", rid, remote=member, departing=name))
+            if not self.relations[rid].get("peer") and rid in unit.scopes:
+                # a dying unit breaks its relations to other apps (resolver.go: the
+                # unit Dying is remoteBroken; peer relations are never broken)
+                unit.boot.append(Hook("relation-broken", rid))
         unit.boot.extend([Hook("stop"), Hook("remove")])
 
     def set_leader(self, name):
         """Move leadership: the new leader runs leader-elected, the old one
         leader-settings-changed."""
         with self._locked() as L:
-            old = L.data["leader"]
-            L.data["leader"] = name
+            ast = self._ast(self.units[name].app_name)
+            old = ast["leader"]
+            ast["leader"] = name
             secrets = L.data["secrets"]
         if old == name:
             return
@@ -361,17 +595,21 @@ class Model:
                 o.lsc = True
                 o.elected = False
 
-    def set_config(self, values):
-        """Change config options (typed by config.yaml); queues config-changed everywhere."""
-        with self._locked() as L:
-            before = dict(L.data["config"])
+    def set_config(self, values, app=None):
+        """Change config options (typed by config.yaml); queues config-changed on every unit
+        of the application (default: the first)."""
+        app = app or self.app
+        options = self.apps[app].options
+        with self._locked():
+            config = self._ast(app)["config"]
+            before = dict(config)
             for k, v in values.items():
-                L.data["config"][k] = (self._typed_default(k, self.options[k]) if v is None
-                                       else self._coerce(k, v))
-            changed = L.data["config"] != before
+                config[k] = (self._typed_default(k, options[k], app) if v is None
+                             else self._coerce(k, v, app))
+            changed = config != before
         if changed:
             for u in self._alive():
-                if not u.boot_has("config-changed"):
+                if u.app_name == app and not u.boot_has("config-changed"):
                     u.config_changed = True
 
     def set_address(self, unit, address):
@@ -389,16 +627,19 @@ class Model:
         if u.life == "alive" and not u.boot_has("config-changed"):
             u.config_changed = True
 
-    def upgrade_charm(self, charm_dir=None):
-        """Deploy the charm (optionally a new build) over every unit's charm dir; queue
-        upgrade-charm."""
+    def upgrade_charm(self, charm_dir=None, app=None):
+        """Deploy the charm (optionally a new build) over every unit's charm dir of the
+        application (default: the first); queue upgrade-charm."""
+        application = self.apps[app or self.app]
         if charm_dir is not None:
-            self.charm = Path(charm_dir).resolve()
-            self.venv = ensure_charm_venv(self.charm)
+            application.charm = Path(charm_dir).resolve()
+            application.venv = ensure_charm_venv(application.charm)
         for u in self._alive():
+            if u.application is not application:
+                continue
             # Juju deploys the new charm over the old one: files the charm made at run
             # time (unitdata, a legacy easy-rsa/ tree, ...) stay.
-            shutil.copytree(self.charm, u.charm_dir, symlinks=True, dirs_exist_ok=True,
+            shutil.copytree(application.charm, u.charm_dir, symlinks=True, dirs_exist_ok=True,
                             ignore=shutil.ignore_patterns("wheelhouse", "__pycache__"))
             u.upgrade = True
 
@@ -496,6 +737,20 @@ class Model:
             yield Hook("config-changed"), lambda: setattr(u, "config_changed", False)
         for rid in sorted(u.rel):
             rp = u.rel[rid]
+            if not rp.created:
+                if rp.create:  # an integrate after install (the boot runs the others)
+                    def created(rp=rp):
+                        rp.create = False
+                    yield Hook("relation-created", rid), created
+                continue  # the relation's other hooks wait for relation-created
+            if rp.dying:
+                if rp.departed:
+                    remote = min(rp.departed)
+                    yield Hook("relation-departed", rid, remote=remote, departing=remote), \
+                        functools.partial(rp.departed.discard, remote)
+                else:
+                    yield Hook("relation-broken", rid), _nothing
+                continue
             if rp.owed:
                 remote = rp.owed
 
@@ -581,27 +836,29 @@ class Model:
 
     def _hook_name(self, hook: Hook, u: Unit):
         if hook.kind == "leader":
-            return "leader-elected" if self._leader() == u.name else "leader-settings-changed"
+            return ("leader-elected" if self._leader(u.app_name) == u.name
+                    else "leader-settings-changed")
         if hook.rid is not None:
-            return f"{self.relations[hook.rid]['endpoint']}-{hook.kind}"
+            return f"{self._ep(hook.rid, u.app_name)}-{hook.kind}"
         return hook.kind
 
-    def _leader(self):
-        return self.st["leader"]
+    def _leader(self, app=None):
+        return self._ast(app)["leader"]
 
     def _env(self, u: Unit, hook_name, ctx_id, hook: Optional[Hook], action=None):
+        venv = u.application.venv
         env = {
-            "PATH": f"{self.bin}:{self.venv}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:"
+            "PATH": f"{self.bin}:{venv}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:"
                     "/usr/bin:/sbin:/bin",
             "PYTHONPATH": f"{HOSTSHIM}:{SHIM}",
             "CHARM_DIR": str(u.charm_dir), "JUJU_CHARM_DIR": str(u.charm_dir),
-            "CHARM_VENV": str(self.venv),
+            "CHARM_VENV": str(venv),
             "JUJU_CONTEXT_ID": ctx_id,
             "JUJU_AGENT_SOCKET_ADDRESS": self.server.address,
             "JUJU_AGENT_SOCKET_NETWORK": "unix",
             "JUJU_UNIT_NAME": u.name, "JUJU_MODEL_UUID": self.uuid,
             "JUJU_MODEL_NAME": self.name, "JUJU_API_ADDRESSES": "127.0.0.1:17070",
-            "JUJU_MACHINE_ID": str(u.index), "JUJU_PRINCIPAL_UNIT": "",
+            "JUJU_MACHINE_ID": u.machine, "JUJU_PRINCIPAL_UNIT": "",
             "JUJU_AVAILABILITY_ZONE": f"zone-{u.index % 3 + 1}",
             "JUJU_VERSION": self.juju_version, "CLOUD_API_VERSION": "",
             "JUJU_CHARM_HTTP_PROXY": "", "JUJU_CHARM_HTTPS_PROXY": "",
@@ -612,6 +869,8 @@ class Model:
             "HOME": str(u.root), "SIM_UNIT_ROOT": str(u.root),
             "SIM_HOSTNAME": u.hostname, "SIM_FQDN": u.fqdn,
         }
+        # the model's clock (advance_clock): libfaketime's variables, none at offset 0
+        env.update(clock_env(self.clock_offset))
         if action is None:
             env["JUJU_HOOK_NAME"] = hook_name
             env["JUJU_DISPATCH_PATH"] = f"hooks/{hook_name}"
@@ -632,10 +891,12 @@ class Model:
             if hook.kind in ("secret-remove", "secret-expired"):
                 env["JUJU_SECRET_REVISION"] = str(hook.revision)
         if hook is not None and hook.rid is not None:
-            env["JUJU_RELATION"] = self.relations[hook.rid]["endpoint"]
+            env["JUJU_RELATION"] = self._ep(hook.rid, u.app_name)
             env["JUJU_RELATION_ID"] = f"{env['JUJU_RELATION']}:{hook.rid}"
             env["JUJU_REMOTE_UNIT"] = hook.remote
-            env["JUJU_REMOTE_APP"] = self.app
+            # the application at the other end (own app for a peer relation), also in
+            # relation-created and -broken (resolver.go: RemoteApplication)
+            env["JUJU_REMOTE_APP"] = self._other(hook.rid, u.app_name)
             if hook.kind == "relation-departed":
                 env["JUJU_DEPARTING_UNIT"] = hook.departing or hook.remote
         return env
@@ -659,19 +920,22 @@ class Model:
                     view["cache"].pop(hook.remote, None)
                 elif hook.remote in view["members"]:
                     view["cache"][hook.remote] = None  # refreshed for the changing unit
-            endpoint = self.relations[hook.rid]["endpoint"] if hook and hook.rid else None
+            endpoint = self._ep(hook.rid, u.app_name) if hook and hook.rid else None
             st["contexts"][ctx_id] = {
-                "unit": u.name, "hook": hook_name, "rid": hook.rid if hook else None,
+                "unit": u.name, "app": u.app_name, "hook": hook_name,
+                "rid": hook.rid if hook else None,
                 "endpoint": endpoint, "remote_unit": hook.remote if hook else "",
-                "remote_app": self.app if hook and hook.rid is not None else "",
+                "remote_app": (self._other(hook.rid, u.app_name)
+                               if hook and hook.rid is not None else ""),
                 "members": {rid: list(v["members"]) for rid, v in views.items()},
                 # worker/uniter/relation/resolver.go createdRelationsResolver: relations
-                # become known to the uniter only once the unit is installed
-                "known_relations": sorted(self.relations) if u.in_scope else [],
+                # become known to the uniter only once the unit is installed; a removed
+                # relation stays known until its relation-broken ran
+                "known_relations": sorted(u.rel) if u.in_scope else [],
                 "pending": {"unit": {}, "app": {}, "ports": [], "secrets": []},
                 "log": str(u.log), "action": action,
             }
-            before = {"leader_settings": dict(st["leader_settings"])}
+            before = {"leader_settings": dict(self._ast(u.app_name)["leader_settings"])}
         return ctx_id, before
 
     def _exec(self, u: Unit, path: Path, env, inject):
@@ -680,6 +944,10 @@ class Model:
         if not path.exists():
             return 0, "", "", 0.0
         t = time.monotonic()
+        if self.zygote is not None:
+            got = self.zygote.run(path, env, u.charm_dir, self.hook_timeout)
+            if got is not None:
+                return (*got, time.monotonic() - t)
         try:
             proc = subprocess.run([str(path)], cwd=str(u.charm_dir), env=env,
                                   capture_output=True, text=True, timeout=self.hook_timeout,
@@ -727,7 +995,8 @@ class Model:
     def _depose(self, u: Unit, ctx_id, rc, err):
         """Move leadership away from ``u`` before its hook commits; a hook with
         leader-only writes pending then fails."""
-        others = sorted((x for x in self._alive() if x is not u), key=lambda x: x.index)
+        others = sorted((x for x in self._alive() if x is not u
+                         and x.application is u.application), key=lambda x: x.index)
         if others:
             self.set_leader(others[0].name)
         with self._locked() as L:
@@ -739,7 +1008,7 @@ class Model:
         if rc == 0 and leader_only:
             rc = 1
             err += (f'ERROR checking leadership continuity: "{u.name}" is not leader of '
-                    f'"{self.app}"\n')
+                    f'"{u.app_name}"\n')
         return rc, err
 
     def _after_success(self, u: Unit, hook: Hook):
@@ -748,6 +1017,10 @@ class Model:
             self._enter_scope(u)
         elif hook.kind == "start":
             u.started = True
+        elif hook.kind == "relation-created" and hook.rid in u.rel:
+            u.rel[hook.rid].created = True
+        elif hook.kind == "relation-broken":
+            self._departed_relation(u, hook.rid)
         elif hook.kind == "relation-joined":
             u.rel[hook.rid].owed = hook.remote
         elif hook.kind == "remove":
@@ -758,8 +1031,9 @@ class Model:
             st = L.data
             ctx = st["contexts"].pop(ctx_id)
             changed = commit.commit_context(st, ctx) if ok else None
-            leader = st["leader"]
-            leader_changed = st["leader_settings"] != before["leader_settings"]
+            leader = self._leader(u.app_name)
+            leader_changed = self._ast(u.app_name)["leader_settings"] != \
+                before["leader_settings"]
             views = st["views"]
             secrets = st["secrets"]
         self._queue_secret_events(secrets, leader)
@@ -767,7 +1041,8 @@ class Model:
             self._queue_changes(u, changed, leader, views)
         if leader_changed:
             for other in self._alive():
-                if other.name != leader and not other.boot_has("leader"):
+                if other.application is u.application and other.name != leader \
+                        and not other.boot_has("leader"):
                     other.lsc = True
         with open(u.log, "a", encoding="utf-8") as f:
             for line in out.splitlines():
@@ -777,7 +1052,7 @@ class Model:
             note = "" if ok else (" FAILED (injected)" if inject == "after" else " FAILED")
             f.write(f"=== exit {rc}{note} ({secs:.2f}s)\n")
         run = HookRun(self._seq, u.name, hook_name,
-                      f"{self.relations[hook.rid]['endpoint']}:{hook.rid}"
+                      f"{self._ep(hook.rid, u.app_name)}:{hook.rid}"
                       if hook is not None and hook.rid is not None else "",
                       hook.remote if hook is not None else "", rc, ok, secs, out, err,
                       ctx.get("calls", []), inject)
@@ -788,17 +1063,24 @@ class Model:
         """relation-changed for the units a commit wakes (jujurules.state.woken_by_commit):
         a unit-bag change reaches the units that have the writer in their relation-list
         (unless the relation-changed owed after its joined is still queued); an app-bag
-        change every unit in scope (peer relations), the leader too."""
+        change every unit in scope of a peer relation, the leader too, and for a relation
+        between applications the other application's units in scope."""
         alive = {u.name: u for u in self._alive()}
         for rid in changed["unit"]:
-            seeing = [n for n in alive if writer.name in views[n][rid]["members"]]
-            for name in woken_by_commit(writer.name, False, True, seeing):
+            seeing = [n for n in alive if writer.name in views[n].get(rid, {}).get("members", [])
+                      and not alive[n].rel.get(rid, RelPending(dying=True)).dying]
+            peer = bool(self.relations[rid].get("peer"))
+            for name in woken_by_commit(writer.name, False, peer, seeing):
                 rp = alive[name].rel[rid]
                 if rp.owed != writer.name:
                     rp.changed.add(writer.name)
         for rid in changed["app"]:
-            in_scope = [n for n, u in alive.items() if u.in_scope]
-            for name in woken_by_commit(writer.name, True, True, in_scope):
+            in_scope = [n for n, u in alive.items() if rid in u.scopes and rid in u.rel
+                        and not u.rel[rid].dying]
+            peer = bool(self.relations[rid].get("peer"))
+            local = [n for n in in_scope if alive[n].application is writer.application]
+            remote = [n for n in in_scope if alive[n].application is not writer.application]
+            for name in woken_by_commit(writer.name, True, peer, local, counterpart=remote):
                 alive[name].rel[rid].app_changed = True
 
     def _queue_secret_events(self, secrets, leader):
@@ -824,13 +1106,14 @@ class Model:
                     continue
                 if s["revision"] > 1 and u.secret_known.get(xid) != s["revision"]:
                     label = record.get("label") or (s["label"] if s["owner_id"] in
-                                                    (self.app, u.name) else "")
+                                                    (u.app_name, u.name) else "")
                     u.secret_changed[xid] = (s["revision"], label)
                 else:
                     u.secret_changed.pop(xid, None)
             u.secret_changed = {x: v for x, v in u.secret_changed.items() if x in secrets}
             owned = {xid: s for xid, s in secrets.items()
-                     if (s["owner"] == "application" and u.name == leader)
+                     if (s["owner"] == "application" and s["owner_id"] == u.app_name
+                         and u.name == self._leader(u.app_name))
                      or (s["owner"] == "unit" and s["owner_id"] == u.name)}
             due = set()
             for xid, s in owned.items():
@@ -844,22 +1127,38 @@ class Model:
             u.secret_remove = due
 
     def _enter_scope(self, u: Unit):
-        """After install the unit enters its relations' scope: peers see it join."""
+        """After install the unit enters its relations' scope: the others see it join."""
         u.in_scope = True
+        for rid in sorted(u.rel, key=int):
+            if not u.rel[rid].dying:
+                self._join(u, rid)
+
+    def _join(self, u: Unit, rid):
+        """``u`` enters the scope of relation ``rid``: its bag gets its addresses, and it
+        and the remote units in scope (the other peers; the other application's units)
+        are queued relation-joined for each other. A remote app bag already written is a
+        relation-changed for it (resolver.go: its version differs from the none seen)."""
+        u.scopes.add(rid)
+        peer = bool(self.relations[rid].get("peer"))
         with self._locked() as L:
-            st = L.data
-            for rid, rel in st["relations"].items():
-                rel["units"][u.name] = {"private-address": u.address,
-                                        "ingress-address": u.address,
-                                        "egress-subnets": f"{u.address}/32"}
-                if rel.get("app_written"):
-                    u.rel[rid].app_changed = True
+            rel = L.data["relations"][rid]
+            rel["units"][u.name] = {"private-address": u.address,
+                                    "ingress-address": u.address,
+                                    "egress-subnets": f"{u.address}/32"}
+            if peer:
+                written = bool(rel.get("app_written"))
+            else:
+                written = bool((rel.get("app_bags") or {}).get(self._other(rid, u.app_name)))
+        if written:
+            u.rel[rid].app_changed = True
         for other in self._alive():
-            if other is u or not other.in_scope:
+            if other is u or rid not in other.scopes or rid not in other.rel \
+                    or other.rel[rid].dying:
                 continue
-            for rid in self.relations:
-                other.rel[rid].joined.add(u.name)
-                u.rel[rid].joined.add(other.name)
+            if peer != (other.application is u.application):
+                continue
+            other.rel[rid].joined.add(u.name)
+            u.rel[rid].joined.add(other.name)
 
     def _dead(self, u: Unit):
         """The unit is gone: its secret consumer records go (its tracked revisions may
@@ -873,21 +1172,24 @@ class Model:
             st["units"][u.name]["dead"] = True
             for secret in st["secrets"].values():
                 secret["consumers"].pop(u.name, None)
-            was_leader = st["leader"] == u.name
+            ast = self._ast(u.app_name)
+            was_leader = ast["leader"] == u.name
             if was_leader:
-                st["leader"] = None
-            secrets, leader = st["secrets"], st["leader"]
+                ast["leader"] = None
+            secrets, leader = st["secrets"], ast["leader"]
         if was_leader:
-            if self.leaderless_hooks:
+            if self.leaderless_hooks and u.app_name == self.app:
                 self._elect_at = self._clock + self.leaderless_hooks
             else:
-                self._elect()
+                self._elect(u.app_name)
         self._queue_secret_events(secrets, leader)
 
-    def _elect(self):
+    def _elect(self, app=None):
         """The lease is free: the lowest-numbered live unit claims it."""
-        self._elect_at = None
-        alive = sorted(self._alive(), key=lambda x: x.index)
+        if app in (None, self.app):
+            self._elect_at = None
+        app = app or self.app
+        alive = sorted((u for u in self._alive() if u.app_name == app), key=lambda x: x.index)
         if alive:
             self.set_leader(alive[0].name)
 
@@ -905,7 +1207,8 @@ class Model:
         u = self.units[unit]
         rid = None
         if relation is not None:
-            rid = str(relation) if str(relation) in self.relations else self._rid(relation)
+            rid = (str(relation) if str(relation) in self.relations
+                   else self._rid(relation, u.app_name))
         kind = hook
         if rid is not None and not hook.startswith("relation-"):
             kind = "relation-changed"
@@ -930,7 +1233,7 @@ class Model:
     def run_action(self, unit, name, params=None):
         """Run an action now on ``unit``; returns {"status", "results", "message", ...}."""
         u = self.units[unit]
-        spec = (self.actions or {}).get(name)
+        spec = (u.application.actions or {}).get(name)
         if spec is None:
             raise KeyError(f"no action {name!r} in actions.yaml")
         values = {k: v.get("default") for k, v in (spec.get("params") or {}).items()
@@ -959,44 +1262,82 @@ class Model:
 
     @property
     def unit_names(self):
-        return [u.name for u in self.units.values() if u.life != "dead"]
+        """The first application's live and dying units (``app_units(app)``: another's),
+        so the one-application checks keep meaning that application."""
+        return self.app_units()
 
     @property
     def leader(self):
         return self._leader()
 
+    def leader_of(self, app):
+        """The leader of ``app`` (``leader``: of the first application)."""
+        return self._leader(app)
+
+    def app_units(self, app=None):
+        """The live and dying units of ``app`` (default: the first application)."""
+        app = app or self.app
+        return [u.name for u in self.units.values() if u.life != "dead" and u.app_name == app]
+
     def unit(self, name) -> Unit:
         return self.units[name]
 
-    def _rid(self, endpoint):
+    def _rid(self, endpoint, app=None):
+        """The relation id of ``endpoint`` (an endpoint of ``app``, default the first
+        application; ``"app:endpoint"`` also works; a relation id is itself)."""
         if endpoint is None:
-            return min(self.relations)
-        for rid, r in self.relations.items():
-            if r["endpoint"] == endpoint:
+            return min(self.relations, key=int)
+        if str(endpoint) in self.relations:
+            return str(endpoint)
+        if ":" in str(endpoint):
+            app, _, endpoint = str(endpoint).partition(":")
+        app = app or self.app
+        for rid in sorted(self.relations, key=int):
+            r = self.relations[rid]
+            if r["ends"].get(app) == endpoint and not r.get("dying"):
                 return rid
         raise KeyError(endpoint)
 
     def relation_data(self, unit, endpoint=None):
-        """Committed data of ``unit``'s bag in the peer relation (default: the first)."""
-        return dict(self.state()["relations"][self._rid(endpoint)]["units"].get(unit, {}))
+        """Committed data of ``unit``'s bag in the relation of ``endpoint`` (default: the
+        first peer relation)."""
+        rid = self._rid(endpoint, self.units[unit].app_name if unit in self.units else None)
+        return dict(self.state()["relations"][rid]["units"].get(unit, {}))
 
-    def app_data(self, endpoint=None):
-        return dict(self.state()["relations"][self._rid(endpoint)]["app_data"])
+    def app_data(self, endpoint=None, app=None):
+        """Committed app bag: of the peer relation (default: the first), or ``app``'s side
+        of a relation between applications (``endpoint`` is ``app``'s endpoint or an id)."""
+        rid = self._rid(endpoint, app)
+        rel = self.state()["relations"][rid]
+        if rel.get("peer", True):
+            return dict(rel["app_data"])
+        return dict(rel["app_bags"].get(app or self.app, {}))
 
     def relation_list(self, unit, endpoint=None):
-        return list(self.state()["views"][unit][self._rid(endpoint)]["members"])
+        rid = self._rid(endpoint, self.units[unit].app_name)
+        return list(self.state()["views"][unit][rid]["members"])
 
-    def leader_settings(self):
-        return dict(self.state()["leader_settings"])
+    def relation_ids(self, app=None):
+        """{relation id: {app: endpoint}} of the live relations ``app`` is in (default:
+        every live relation)."""
+        return {rid: dict(r["ends"]) for rid, r in self.relations.items()
+                if not r.get("dying") and (app is None or app in r["ends"])}
 
-    def config(self):
-        return dict(self.state()["config"])
+    def leader_settings(self, app=None):
+        return dict(self._state_of(app)["leader_settings"])
+
+    def config(self, app=None):
+        return dict(self._state_of(app)["config"])
+
+    def _state_of(self, app):
+        st = self.state()
+        return st if app in (None, self.app) else st["apps"][app]
 
     def status(self, unit):
         return dict(self.state()["units"][unit]["status"])
 
-    def app_status(self):
-        return self.state().get("app_status")
+    def app_status(self, app=None):
+        return self._state_of(app).get("app_status")
 
     def status_history(self, unit=None):
         hist = self.state().get("status_history", [])
@@ -1033,6 +1374,19 @@ class Model:
     def runs(self, unit=None, hook=None):
         return [r for r in self.history if (unit is None or r.unit == unit)
                 and (hook is None or r.hook == hook)]
+
+    # ------------------------------------------------------------ the model's clock
+
+    def advance_clock(self, seconds):
+        """Move the model's wall clock ``seconds`` (whole, >= 0) forward: every hook and
+        action process started from now on sees the real time plus ``clock_offset``
+        (libfaketime; see clock.py). Processes already running (a service a hook started)
+        keep the offset they started with. Returns the new offset; raises
+        clock.ClockUnavailable when libfaketime is not installed. Queues no hook."""
+        offset = self.clock_offset + check_offset(seconds)
+        clock_env(offset)  # fails here, not in a hook, without libfaketime
+        self.clock_offset = offset
+        return offset
 
 
 class _InMemory:

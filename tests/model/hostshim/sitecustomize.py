@@ -3,12 +3,18 @@
 On PYTHONPATH before tests/shim (which this file imports first). When the model sets
 ``SIM_HOSTNAME``/``SIM_FQDN``, socket.gethostname()/getfqdn() return them, so every simulated
 unit has its own host name. charmhelpers' juju_version() globs /var/lib/juju/tools/machine-*/jujud;
-here it runs the model's fake ``jujud`` found on PATH instead.
+here it runs the model's fake ``jujud`` found on PATH instead. On the model's clock
+(``FAKETIME`` set), faketime_sleep mends time.sleep where libfaketime breaks it.
 """
 import os
 import socket
 
 import charmhelpers_debian_shim  # noqa: F401  (applied on import)
+
+if os.environ.get("FAKETIME"):
+    import faketime_sleep
+
+    faketime_sleep.install()
 
 _HOST = os.environ.get("SIM_HOSTNAME")
 if _HOST:

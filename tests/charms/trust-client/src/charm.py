@@ -67,7 +67,7 @@ class TrustClientCharm(ops.CharmBase):
             self.unit.status = ops.WaitingStatus("no CA certificates received")
 
     def _write(self, text: str) -> None:
-        path = str(self.config.get("bundle-path") or "")
+        path = os.path.expanduser(str(self.config.get("bundle-path") or ""))
         if not path:
             return
         directory = os.path.dirname(path) or "."

@@ -49,11 +49,12 @@ def certificates_at_model_time(model) -> Dict[str, object]:
     certs = {}
     for name in model.unit_names:
         unit, files = model.unit(name), unit_paths(model, name)
-        cert = pki.load_certificate(files["cert"].read_bytes())
+        # the certificate file: the unit's certificate, then its intermediate
+        cert, *chain = pki.load_certificates(files["cert"].read_bytes())
         for kwargs in ({"dns_name": unit.fqdn}, {"ip_address": unit.address},
                        {"purpose": "client"}):
             try:
-                pki.verify_certificate(cert, bundle, now=now, **kwargs)
+                pki.verify_certificate(cert, bundle, now=now, intermediates=chain, **kwargs)
             except pki.CertificateVerificationError as exc:
                 raise AssertionError(f"{name}: does not verify {kwargs} at {now}: {exc}") \
                     from None

@@ -32,6 +32,7 @@ from clock_checks import (
     openssl_at_model_time,
     unit_paths,
 )
+from model_checks import secret_anchor, signing_ca
 
 pytestmark = pytest.mark.model
 
@@ -133,7 +134,7 @@ def test_the_crl_is_renewed_before_its_next_update_and_keeps_the_revocation(make
     victim = next(n for n in model.unit_names if n != leader)
     bystander = next(n for n in model.unit_names if n not in (leader, victim))
     revoked_pem = unit_paths(model, victim)["cert"].read_text()
-    serial = pki.load_certificate(revoked_pem).serial_number
+    serial = pki.load_certificates(revoked_pem)[0].serial_number  # leaf, then intermediate
     done = model.run_action(leader, "revoke-certificate", {"unit": victim})
     assert done["status"] == "completed", done
     model.settle()
@@ -177,9 +178,10 @@ def test_the_crl_is_renewed_before_its_next_update_and_keeps_the_revocation(make
         # and a peer's certificate good
         for cert_file, want in ((revoked_file, "certificate revoked"),
                                 (unit_paths(model, bystander)["cert"], ": OK")):
+            # the file holds the leaf then its intermediate: the chain to the root
             checked = openssl_at_model_time(model, "verify", "-crl_check", "-CAfile",
                                             str(files["ca"]), "-CRLfile", str(files["crl"]),
-                                            str(cert_file))
+                                            "-untrusted", str(cert_file), str(cert_file))
             assert want in checked.stdout + checked.stderr, (name, cert_file, checked)
     others = [n for n in model.unit_names if n != victim]
     matrix = mtls_at_model_time(model)  # the others talk; the revoked unit is refused
@@ -225,7 +227,7 @@ def test_certificates_renew_by_time_with_the_default_lifetime(make_model):
         assert cert.not_valid_before_utc <= now < cert.not_valid_after_utc
         assert (cert.not_valid_after_utc - now).days >= 364
     # the first CRL lapsed during the 219 days without a hook: the leader made a new one
-    ca = pki.load_certificate(model.app_data()["ca-bundle"])
+    ca = signing_ca(model)  # the CRL's issuer: the intermediate under the root
     for name in model.unit_names:
         installed = crl.load_crl(installed_crl_text(model, name))
         assert crl.crl_problem(installed, ca, now=now) is None, name
@@ -265,8 +267,10 @@ def test_the_ca_rolls_over_by_age(make_model):
     model.settle()
     bundle = model.app_data()["ca-bundle"]
     assert bundle.count("BEGIN CERTIFICATE") == 1, "the old CA left the bundle"
-    new_ca = pki.load_certificate(bundle)
-    assert new_ca.subject == new_ca.issuer and new_ca.public_key() != old_ca.public_key()
+    new_root = pki.load_certificate(bundle)
+    assert new_root.subject == new_root.issuer and new_root.public_key() != old_ca.public_key()
+    new_ca = signing_ca(model)  # the intermediate under the new root signs
+    assert pki.authority_key_id(new_ca) == pki.subject_key_id(new_root)
     certs = certificates_at_model_time(model)
     assert all(cert.issuer == new_ca.subject for cert in certs.values())
     assert all(pki.authority_key_id(c) == pki.subject_key_id(new_ca) for c in certs.values())
@@ -274,6 +278,7 @@ def test_the_ca_rolls_over_by_age(make_model):
         assert unit_paths(model, name)["ca"].read_text() == bundle, name
         assert model.status(name)["status"] == "active", (name, model.status(name))
     (secret,) = model.secrets().values()
-    assert secret["content"]["certificate"] == bundle
+    assert secret_anchor(secret["content"]) == bundle  # the root of the intermediate it holds
+    assert secret["content"]["certificate"] == pki.certificate_to_pem(new_ca)
     check_mtls_at_model_time(model)
     assert_no_failed_hooks(model, since)

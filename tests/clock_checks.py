@@ -110,22 +110,14 @@ def _client_context(files: Dict[str, str]) -> ssl.SSLContext:
     return context
 
 
-def _serve(listener: socket.socket, context: ssl.SSLContext, name: str) -> None:
-    """Answer "<name> to <client CN>: <line>" like the echo service, until closed."""
+def _serve(listener: socket.socket, context: ssl.SSLContext, name: str, echo) -> None:
+    """Answer each connection with the echo service's own ``serve_one``, until closed."""
     while True:
         try:
             connection, _ = listener.accept()
         except OSError:
             return
-        with connection:
-            try:
-                with context.wrap_socket(connection, server_side=True) as tls:
-                    tls.settimeout(10)
-                    subject = dict(item[0] for item in tls.getpeercert()["subject"])
-                    line = tls.recv(4096).decode(errors="replace").strip()
-                    tls.sendall(f"{name} to {subject.get('commonName')}: {line}\n".encode())
-            except (OSError, ssl.SSLError, ValueError):
-                pass
+        echo.serve_one(connection, context, name)
 
 
 def handshake_matrix(spec: dict) -> Dict[str, str]:
@@ -145,7 +137,7 @@ def handshake_matrix(spec: dict) -> Dict[str, str]:
         listener = socket.create_server((files["address"], 0))
         listeners.append(listener)
         servers[name] = (files["address"], listener.getsockname()[1])
-        threading.Thread(target=_serve, args=(listener, echo.make_context(args), name),
+        threading.Thread(target=_serve, args=(listener, echo.make_context(args), name, echo),
                          daemon=True).start()
     results = {}
     for client, files in spec["units"].items():

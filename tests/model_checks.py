@@ -279,6 +279,12 @@ def assert_one_new_ca(model, old_bundle=None):
 def step_checking_mtls(model, max_hooks=400):
     """Run queued hooks one at a time; after each, every pair of units must still complete
     a mutual-TLS handshake. Returns the number of hooks run."""
+    return step_checking(model, lambda: check_mtls(model, model.port), max_hooks)
+
+
+def step_checking(model, check, max_hooks=400):
+    """Run queued hooks one at a time and call ``check()`` after each, until the model
+    settles. Returns the number of hooks run."""
     from model import SettleTimeout
 
     hooks = 0
@@ -289,7 +295,7 @@ def step_checking_mtls(model, max_hooks=400):
         except SettleTimeout:
             done = False
         hooks += 1
-        check_mtls(model, model.port)
+        check()
         if done:
             return hooks
         assert hooks < max_hooks, "the model did not settle"

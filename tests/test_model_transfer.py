@@ -10,8 +10,7 @@ import json
 import pytest
 from charms.layer.tls import pki
 from cryptography.hazmat.primitives import hashes
-from model import SettleTimeout
-from model_checks import assert_one_new_ca, assert_quiet, check_all
+from model_checks import assert_one_new_ca, assert_quiet, check_all, step_checking
 from transfer_checks import (
     CLIENT_APP,
     add_client,
@@ -84,18 +83,8 @@ def test_a_ca_rollover_keeps_every_client_connection_working_after_every_hook(ma
     old = model.app_data()["ca-bundle"]
     assert_clients_trust(model, rid, old)
     assert model.run_action(model.leader, "rotate-ca")["status"] == "completed"
-    hooks = 0
-    while True:
-        try:
-            model.settle(max_hooks=1)
-            done = True
-        except SettleTimeout:
-            done = False
-        hooks += 1
-        check_clients(model, model.port)  # after every single hook of the rollover
-        if done:
-            break
-        assert hooks < 600, "the model did not settle"
+    # every client connection is checked after every single hook of the rollover
+    step_checking(model, lambda: check_clients(model, model.port), max_hooks=600)
     assert_one_new_ca(model, old)
     new = model.app_data()["ca-bundle"]
     assert fingerprints(new) != fingerprints(old)

@@ -170,12 +170,22 @@ def ensure_charm_venv(charm_dir):
     ops charm (a ``requirements.txt`` and no wheelhouse), one per requirements file (what
     charmcraft would pack into the charm's ``venv/``)."""
     requirements = Path(charm_dir) / "requirements.txt"
-    if requirements.is_file() and not (Path(charm_dir) / "wheelhouse").is_dir():
-        return _requirements_venv(requirements)
     wheelhouse = Path(charm_dir) / "wheelhouse"
+    if requirements.is_file() and not wheelhouse.is_dir():
+        text = requirements.read_text()
+        digest = hashlib.sha256((text + sys.version).encode()).hexdigest()[:16]
+        return _cached_venv(f"req-{digest}", text, ["-r", requirements])
     wheels = sorted(p.name for p in wheelhouse.iterdir()) if wheelhouse.is_dir() else []
     digest = hashlib.sha256(("\n".join(wheels) + sys.version).encode()).hexdigest()[:16]
-    venv = CACHE / "venvs" / digest
+    return _cached_venv(digest, "\n".join(wheels) + "\n",
+                        ["--no-index", "--find-links", wheelhouse,
+                         *[wheelhouse / w for w in wheels]] if wheels else None)
+
+
+def _cached_venv(name, stamp, pip_args):
+    """``build/venvs/<name>``: a venv of this Python with ``pip install <pip_args>`` (none
+    when None), built once under a lock; its ``ok`` file (holding ``stamp``) marks it done."""
+    venv = CACHE / "venvs" / name
     venv.parent.mkdir(parents=True, exist_ok=True)
     with open(str(venv) + ".lock", "w") as lockf:
         fcntl.flock(lockf, fcntl.LOCK_EX)
@@ -183,40 +193,15 @@ def ensure_charm_venv(charm_dir):
             return venv
         if venv.exists():
             shutil.rmtree(venv)
-        log = CACHE / "venvs" / f"{digest}.log"
+        log = CACHE / "venvs" / f"{name}.log"
         base_python = Path(sys.base_prefix) / "bin" / f"python{sys.version_info[0]}"
         rc = _run([base_python, "-m", "venv", "--without-pip", venv], dict(os.environ), log)
-        if rc == 0 and wheels:
+        if rc == 0 and pip_args is not None:
             rc = _run([VENV_BIN / "python", "-m", "pip", "--python", venv / "bin" / "python",
-                       "install", "--quiet", "--no-index", "--find-links", wheelhouse,
-                       *[wheelhouse / w for w in wheels]], dict(os.environ), log)
+                       "install", "--quiet", *pip_args], dict(os.environ), log)
         if rc != 0:
             raise BuildError(f"could not build the charm venv {venv}:\n{_tail(log)}")
-        (venv / "ok").write_text("\n".join(wheels) + "\n")
-    return venv
-
-
-def _requirements_venv(requirements):
-    """A venv with the pinned requirements installed from the package index."""
-    text = requirements.read_text()
-    digest = hashlib.sha256((text + sys.version).encode()).hexdigest()[:16]
-    venv = CACHE / "venvs" / f"req-{digest}"
-    venv.parent.mkdir(parents=True, exist_ok=True)
-    with open(str(venv) + ".lock", "w") as lockf:
-        fcntl.flock(lockf, fcntl.LOCK_EX)
-        if (venv / "ok").exists():
-            return venv
-        if venv.exists():
-            shutil.rmtree(venv)
-        log = CACHE / "venvs" / f"req-{digest}.log"
-        base_python = Path(sys.base_prefix) / "bin" / f"python{sys.version_info[0]}"
-        rc = _run([base_python, "-m", "venv", "--without-pip", venv], dict(os.environ), log)
-        if rc == 0:
-            rc = _run([VENV_BIN / "python", "-m", "pip", "--python", venv / "bin" / "python",
-                       "install", "--quiet", "-r", requirements], dict(os.environ), log)
-        if rc != 0:
-            raise BuildError(f"could not build the charm venv {venv}:\n{_tail(log)}")
-        (venv / "ok").write_text(text)
+        (venv / "ok").write_text(stamp)
     return venv
 
 

@@ -147,9 +147,14 @@ def mtls_matrix(model, port: int) -> Dict[Tuple[str, str], str]:
 
 
 def check_mtls(model, port: int) -> Dict[Tuple[str, str], str]:
-    results = mtls_matrix(model, port)
+    return assert_all_ok(mtls_matrix(model, port), "mTLS failures")
+
+
+def assert_all_ok(results: Dict[Tuple[str, str], str], what: str
+                  ) -> Dict[Tuple[str, str], str]:
+    """``results`` ({(client, server): "ok" or the error}) when every pair is "ok"."""
     failed = {pair: r for pair, r in results.items() if r != "ok"}
-    assert not failed, f"mTLS failures: {failed}"
+    assert not failed, f"{what}: {failed}"
     return results
 
 

@@ -16,6 +16,7 @@ import ssl
 from typing import Dict, Optional, Tuple
 
 from model import pack_ops_charm
+from model_checks import assert_all_ok
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 CLIENT_SRC = ROOT / "tests" / "charms" / "trust-client"
@@ -75,7 +76,4 @@ def client_matrix(model, port: int, ca_file=None) -> Dict[Tuple[str, str], str]:
 
 def check_clients(model, port: int) -> Dict[Tuple[str, str], str]:
     """Every client unit verifies every tls-demo unit with the bundle it received."""
-    results = client_matrix(model, port)
-    failed = {pair: r for pair, r in results.items() if r != "ok"}
-    assert not failed, f"client verification failures: {failed}"
-    return results
+    return assert_all_ok(client_matrix(model, port), "client verification failures")

@@ -268,9 +268,6 @@ class Model:
         """The per-application part of the state (jujurules.state.app_state)."""
         return self.st if app in (None, self.app) else self.st["apps"][app]
 
-    def _yaml(self, name):
-        return _read_yaml(self.charm / name)
-
     def _install_tools(self):
         self.bin.mkdir(exist_ok=True)
         linked = [tool for tool in tools.TOOLS

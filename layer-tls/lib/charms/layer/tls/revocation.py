@@ -154,15 +154,14 @@ def maintain_crls(tls, settings: Settings, *, force: bool = False,
         return
     kv = unitdata.kv()
     revoked, published = tls.get_revoked(), tls.get_crls()
+    intermediates = tls.get_ca_intermediates()
     state = kv.get(CRL_STATE) or {}
     if (not force and final_for is None and isinstance(state, dict)
-            and state.get("inputs") == _inputs(bundle, revoked, published,
-                                           tls.get_ca_intermediates())
+            and state.get("inputs") == _inputs(bundle, revoked, published, intermediates)
             and time.time() < (state.get("renew-at") or 0)):
         return
     from . import crl, leader, pki
 
-    intermediates = tls.get_ca_intermediates()
     try:  # one CRL per CA that issues leaves: a root's intermediate, else the root itself
         cas = pki.issuing_cas(pki.load_certificates(bundle), pki.load_certificates(
             intermediates) if intermediates else [])

@@ -60,6 +60,40 @@ def make_ca(key_algorithm: str = "ecdsa-p256", common_name: str = "Juju CA for a
     return pki.create_ca(common_name, key_algorithm=key_algorithm, **kwargs)
 
 
+def make_external_ca(common_name: str = "Operator CA", *, path_length: Optional[int] = 0,
+                     lifetime_days: float = 3650,
+                     root: Optional[pki.CertificateAuthority] = None
+                     ) -> Tuple[pki.CertificateAuthority, pki.CertificateAuthority]:
+    """An operator's (or a provider's) PKI: a root whose key is kept (``root``, or a new
+    one, pathLen 1) and an intermediate under it without name constraints. Returns
+    (root, intermediate); the intermediate's ``chain`` is the root."""
+    root = root or pki.create_ca(f"{common_name} root", lifetime_days=lifetime_days,
+                                 path_length=1)
+    key = pki.generate_private_key()
+    now = pki.utcnow()
+    root_ski = root.certificate.extensions.get_extension_for_class(
+        x509.SubjectKeyIdentifier).value
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+        .issuer_name(root.certificate.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(min(now + datetime.timedelta(days=lifetime_days),
+                             root.certificate.not_valid_after_utc))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
+        .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False,
+                                     False), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
+                       critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(
+            root_ski), critical=False)
+        .sign(root.private_key, pki._signature_hash(root.private_key))
+    )
+    return root, pki.CertificateAuthority(cert, key, (root.certificate,))
+
+
 def permissive_claims(dns_names: Sequence[str] = (), ip_addresses: Sequence[str] = ()
                       ) -> policy.Claims:
     """Claims that allow exactly the given names and forbid nothing else."""

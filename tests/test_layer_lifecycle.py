@@ -5,7 +5,9 @@ import time
 
 import pytest
 from charms.layer.tls import pki, storage
+from pki_helpers import make_external_ca
 from tls_harness import (
+    all_published_text,
     assert_unit_has_valid_certificate,
     deploy,
     installed,
@@ -170,6 +172,40 @@ def test_ca_rollover_keeps_trust_at_every_hook_and_drops_the_old_ca(tmp_path, se
         assert cert.issuer == new_ca.subject
         assert installed(juju, unit)[1] == final
         assert "tls-installed" not in juju.unit_bag(rid, unit)
+
+
+def test_a_rollover_to_an_external_ca_keeps_trust_and_ends_on_its_root(tmp_path, secrets,
+                                                                       hostnames):
+    """``start_rollover(new_ca=...)``: the way an operator's CA or a provider-signed
+    intermediate replaces the self-made CA. Trust holds at every hook; at the end the
+    bundle is the external root only, ``ca-intermediates`` the external intermediate,
+    and every leaf is signed by it."""
+    juju, rid, units = deploy(tmp_path, secrets)
+    root, intermediate = make_external_ca()
+
+    def entry():
+        from charmhelpers.core import hookenv
+        from charms.layer.tls import actions, leader, settings
+        from charms.reactive import bus
+
+        bus.discover()
+        hookenv._run_atstart()  # the endpoints, as actions.main makes them
+        leader.start_rollover(actions._endpoint(), settings.load(),
+                              "test: an external CA", new_ca=intermediate)
+        hookenv._run_atexit()
+
+    juju.run_action(units[0], "switch", entry)
+    assert bundle_count(juju, rid) == 2
+    settle_checking_trust(juju, units)
+    root_pem = pki.certificate_to_pem(root.certificate)
+    assert juju.app_bag(rid)["ca-bundle"] == root_pem
+    assert juju.app_bag(rid)["ca-intermediates"] == pki.certificate_to_pem(
+        intermediate.certificate)
+    assert "PRIVATE KEY" not in all_published_text(juju, rid)
+    for unit in units:
+        cert = assert_unit_has_valid_certificate(juju, unit)
+        assert pki.authority_key_id(cert) == pki.subject_key_id(intermediate.certificate)
+        assert installed(juju, unit)[1] == root_pem
 
 
 def test_rollover_resumes_after_a_leader_change(tmp_path, secrets, hostnames):

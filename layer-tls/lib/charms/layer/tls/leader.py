@@ -287,10 +287,14 @@ def rollover_running(tls) -> bool:
     return (tls.get_ca_bundle() or "").count(_BEGIN) > 1
 
 
-def start_rollover(tls, settings: Settings, why: str) -> None:
-    """Make a new CA, keep it, and publish it in front of the old one. The phases that
-    follow run in ``rollover_step``. Raises RolloverError when one is already running
-    (unless the stored CA cannot sign any more: then ``ensure_ca`` replaces it)."""
+def start_rollover(tls, settings: Settings, why: str, new_ca=None) -> None:
+    """Keep a new CA and publish it in front of the old one: ``new_ca`` (a
+    ``pki.CertificateAuthority`` that passed ``_usable_ca``: an operator's CA, an
+    intermediate signed by a provider) or, by default, a fresh self-made one. The phases
+    that follow run in ``rollover_step``. Raises RolloverError when one is already running
+    (unless the stored CA cannot sign any more: then ``ensure_ca`` replaces it). The new
+    CA's anchor must differ from the current one's: the rollover is driven by the bundle
+    holding two roots."""
     from . import pki
 
     running = rollover_running(tls)
@@ -303,7 +307,7 @@ def start_rollover(tls, settings: Settings, why: str) -> None:
 
     # the old CA's key leaves the store now: its last CRL must last until it expires
     revocation.maintain_crls(tls, settings, final_for=current)
-    new = _new_ca(settings, generated=True)
+    new = new_ca if new_ca is not None else _new_ca(settings, generated=True)
     _keep(new)
     publish_ca(tls, new, settings)
     unitdata.kv().set(ROLLOVER_WHY, why)

@@ -34,6 +34,7 @@ CONFIG_DEFAULTS = {
     "tls_extra_sans": "",
     "tls_permitted_names": namespace.DEFAULT,
     "root_certificate": "",
+    "tls_ca_secret": "",
 }
 _DURATION = re.compile(r"\A\s*(\d{1,12}(?:\.\d{1,12})?)\s*([dhm]?)\s*\Z")
 _UNITS = {"d": 1.0, "": 1.0, "h": 1 / 24, "m": 1 / 1440}
@@ -170,6 +171,13 @@ class Settings:
     @property
     def root_certificate(self) -> str:
         return str(self._conf("root_certificate") or "")
+
+    @property
+    def ca_secret(self) -> str:
+        """The ``tls_ca_secret`` value (the URI of the operator's CA secret), stripped;
+        "" when unset. Not checked here: reading the secret checks everything."""
+        value = self._conf("tls_ca_secret")
+        return value.strip() if isinstance(value, str) else ""
 
     def problem(self) -> Optional[str]:
         """A configuration error to show as blocked, or None."""

@@ -502,6 +502,18 @@ def test_a_non_leader_hook_about_one_peer_reads_only_that_peers_bag(tmp_path):
     assert sorted(read) == sorted([a2, juju.app])
 
 
+def test_a_non_leader_departed_hook_reads_only_the_departing_bag(tmp_path):
+    """charms.reactive keeps a copy of the departing unit's bag (its departed-units list);
+    no other peer's bag is read."""
+    juju, rid, names = _model(tmp_path, units=4)
+    a1, a3 = names[1], names[3]
+    juju.leave(rid, a3, hooks=False)
+    run, read = _reading(juju, a1, 'certificates-relation-departed', rid=rid,
+                         remote_unit=a3, departing_unit=a3)
+    assert run.ok and sorted(read) == sorted([a1, a3, juju.app])
+    assert juju.flag_set(a1, 'endpoint.certificates.departed')
+
+
 def test_a_non_leader_waiting_for_its_certificate_reads_no_other_peer(tmp_path):
     """Before its certificate arrives the unit looks for it under the legacy key too
     (a legacy leader's bag): in the hook about each peer, not in every hook."""

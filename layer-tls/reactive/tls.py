@@ -152,6 +152,10 @@ def _rollover_duties(tls, settings) -> None:
     kv = unitdata.kv()
     running = leader.rollover_running(tls)
     due = not running and hookenv.hook_name() == "update-status" and leader.rollover_due(tls)
+    if due:
+        from charms.layer.tls import ca_provider
+
+        due = not ca_provider.renews_ca(settings)  # a related CA provider renews the CA
     try:
         if not running and not due:
             if kv.get(status.LEADER_ROLLOVER) is not None:

@@ -173,3 +173,54 @@ def test_the_intermediate_is_renewed_in_place_before_it_expires(make_model):
     check_mtls_at_model_time(model)
     for name in model.unit_names:
         assert model.status(name)["status"] == "active", (name, model.status(name))
+
+
+def test_a_revoked_intermediate_brings_a_new_key_and_the_service_stays(make_model):
+    """root-ca revokes everything: the leader asks for a CA with a new key and serves on
+    with the revoked one meanwhile. The new one comes under the same root: switching to
+    it needs the same-root CA switch, which this layer does not have yet, so the leader
+    says so (blocked) and keeps the CA in use."""
+    model = make_model(seed=25)
+    model.deploy(2)
+    add_provider(model)
+    model.settle()
+    root, first = assert_on_provider_ca(model)
+    model.set_config({"revoke": True}, app=PROVIDER_APP)
+    model.settle()
+    assert_quiet(model)
+    status = leader_status(model)
+    assert status["status"] == "blocked", status
+    assert "revoked the CA certificate; asked for a new one" in status["message"], status
+    check_mtls(model, model.port)
+    assert published_intermediates(model) == [first]
+    model.set_config({"revoke": False}, app=PROVIDER_APP)
+    model.settle()
+    assert_quiet(model)
+    status = leader_status(model)
+    assert "same-root CA switch" in status["message"], status
+    assert published_intermediates(model) == [first] and published_bundle(model) == [root]
+    check_mtls(model, model.port)
+
+
+@pytest.mark.parametrize("garbage", [
+    {"certificates": "not json", "request_errors": "[1, {\"csr\": 5}]"},
+    {"certificates": "[{\"certificate_signing_request\": \"-----BEGIN CERTIFICATE "
+                     "REQUEST-----\\nAAAA\\n-----END CERTIFICATE REQUEST-----\", "
+                     "\"certificate\": 7}]"},
+])
+def test_garbage_from_the_provider_never_fails_a_hook(make_model, garbage):
+    model = make_model(seed=26)
+    model.deploy(2)
+    add_provider(model)
+    model.settle()
+    root, first = assert_on_provider_ca(model)
+    since = len(model.history)
+    rid = model._rid("ca-certificates")
+    with model.hook_context(model.leader_of(PROVIDER_APP), relation=rid) as tool:
+        for key, value in garbage.items():
+            assert tool("relation-set", "--app", f"{key}={value}").returncode == 0
+    model.settle()
+    model.tick_update_status()
+    assert all(r.ok for r in model.history[since:] if r.unit in model.unit_names)
+    assert published_intermediates(model) == [first] and published_bundle(model) == [root]
+    check_mtls(model, model.port)

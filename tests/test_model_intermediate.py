@@ -175,11 +175,11 @@ def test_the_intermediate_is_renewed_in_place_before_it_expires(make_model):
         assert model.status(name)["status"] == "active", (name, model.status(name))
 
 
-def test_a_revoked_intermediate_brings_a_new_key_and_the_service_stays(make_model):
+def test_a_revoked_intermediate_brings_a_new_key_under_the_same_root(make_model):
     """root-ca revokes everything: the leader asks for a CA with a new key and serves on
-    with the revoked one meanwhile. The new one comes under the same root: switching to
-    it needs the same-root CA switch, which this layer does not have yet, so the leader
-    says so (blocked) and keeps the CA in use."""
+    with the revoked one meanwhile. The new one comes under the same root: the same-root
+    reissue publishes it next to the old one, reissues every leaf from it (mTLS checked
+    after every hook), then the old intermediate goes."""
     model = make_model(seed=25)
     model.deploy(2)
     add_provider(model)
@@ -194,12 +194,12 @@ def test_a_revoked_intermediate_brings_a_new_key_and_the_service_stays(make_mode
     check_mtls(model, model.port)
     assert published_intermediates(model) == [first]
     model.set_config({"revoke": False}, app=PROVIDER_APP)
-    model.settle()
+    step_checking(model, lambda: check_mtls(model, model.port), max_hooks=800)
     assert_quiet(model)
-    status = leader_status(model)
-    assert "same-root CA switch" in status["message"], status
-    assert published_intermediates(model) == [first] and published_bundle(model) == [root]
-    check_mtls(model, model.port)
+    root_after, second = assert_on_provider_ca(model)
+    assert root_after == root
+    assert second != first and second.public_key() != first.public_key()
+    assert leader_status(model)["status"] == "active", leader_status(model)
 
 
 @pytest.mark.parametrize("garbage", [

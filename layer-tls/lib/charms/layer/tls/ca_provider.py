@@ -13,9 +13,9 @@ the provider answers, the certificate and its chain are verified
   certificate replaces the old one in the CA store and in ``ca-intermediates``; every
   certificate the old one signed verifies with it too (same issuer name, same key), so
   nothing is reissued.
-- a new key under the same root (after a revocation): needs a switch of the signing CA
-  under the published root, which the rollover (driven by two roots in the bundle) cannot
-  do: the leader says so in its status and keeps the current CA.
+- a new key under the same root (after a revocation): the same-root reissue of
+  ``leader.start_rollover``: the new intermediate is published next to the old one, every
+  leaf is reissued from it, then the old one goes (the root stays trusted throughout).
 
 Renewal: at ``tls_ca_rollover_fraction`` of the intermediate's lifetime (on
 update-status) the leader asks again with the **same key** (a new CSR). A revocation, a
@@ -51,6 +51,7 @@ RETRIED = "layer.tls.ca-provider.retried-csr"  # digest of the refused CSR asked
 SETTLED = "layer.tls.ca-provider.settled"
 # A provider's CA is not taken when it ends in less than this
 MIN_DAYS = 1.0
+SOURCE = "ca-certificates"  # the CA store's record of where the CA came from
 _LOOK_HOOKS = ("update-status", "config-changed", "leader-elected", "upgrade-charm")
 
 
@@ -93,7 +94,7 @@ def worth_looking(tls) -> bool:
         return True
     from . import leader
 
-    return bool(unitdata.kv().get(RETRY)) and not leader.rollover_running(tls)
+    return bool(unitdata.kv().get(RETRY)) and not leader.switch_running(tls)
 
 
 def _same_pem(one: str, other: str) -> bool:
@@ -251,20 +252,15 @@ def _switch(tls, settings: Settings, ca, app: str, notes) -> None:
     """Move the application to the verified provider CA ``ca``."""
     from . import leader, pki
 
-    if leader.rollover_running(tls):
+    if leader.switch_running(tls):
         unitdata.kv().set(RETRY, True)
         note(f"the CA from {app} is verified; waiting for the running CA rollover to end")
         return
     current = leader.ensure_ca(tls, settings)
     same_root = pki.certificate_to_pem(current.anchor) == pki.certificate_to_pem(ca.anchor)
-    if not same_root:
-        leader.start_rollover(tls, settings, f"{app} signed a CA", new_ca=ca)
-        unitdata.kv().set(status.LEADER_ROLLOVER, leader.rollover_status("started"))
-        note(f"moving to the CA signed by {app}" + (f" ({'; '.join(notes)})" if notes else ""))
-        return
-    if (current.key_fingerprint == ca.key_fingerprint
+    if (same_root and current.key_fingerprint == ca.key_fingerprint
             and current.certificate.subject == ca.certificate.subject):
-        leader._keep(ca)
+        leader._keep(ca, SOURCE)
         text = pki.certificates_to_pem(ca.intermediates)
         if tls.get_ca_intermediates() != text:
             tls.set_ca_intermediates(text)
@@ -274,9 +270,12 @@ def _switch(tls, settings: Settings, ca, app: str, notes) -> None:
                     f"(same key), valid until {until}")
         note(f"CA signed by {app}, valid until {until}")
         return
-    note(f"the CA from {app} has a new key under the root already published; switching to "
-         "it needs a same-root CA switch, not available: the current CA serves meanwhile",
-         blocked=True)
+    # another root: both roots are trusted first; the same root (a new key after a
+    # revocation): the new intermediate is published next to the old one (same-root
+    # reissue). Either way every leaf is reissued before the old CA goes.
+    leader.start_rollover(tls, settings, f"{app} signed a CA", new_ca=ca, source=SOURCE)
+    unitdata.kv().set(status.LEADER_ROLLOVER, leader.rollover_status("started"))
+    note(f"moving to the CA signed by {app}" + (f" ({'; '.join(notes)})" if notes else ""))
 
 
 def provider_gone(tls, settings: Settings) -> None:

@@ -26,6 +26,10 @@ LEADER_ROLLOVER = "layer.tls.leader.rollover"  # a running CA rollover's phase, 
 LEADER_NAMESPACE = "layer.tls.leader.namespace"
 # what the leader says of its CA provider (ca_provider): {"blocked": bool, "message": str}
 LEADER_PROVIDER = "layer.tls.leader.ca-provider"
+# the operator's CA (operator_ca): why the secret of tls_ca_secret is not used, or None;
+# and a note when the CA in use from it nears its end
+OPERATOR_CA_PROBLEM = "layer.tls.leader.operator-ca-problem"
+OPERATOR_CA_NOTE = "layer.tls.leader.operator-ca-note"
 
 
 def compute(tls, is_leader: bool, leader_blocked: Optional[str]) -> Tuple[str, str]:
@@ -35,6 +39,8 @@ def compute(tls, is_leader: bool, leader_blocked: Optional[str]) -> Tuple[str, s
         return "blocked", kv.get(CONFIG_PROBLEM)
     if is_leader and leader_blocked:
         return "blocked", f"cannot sign certificates: {leader_blocked}"
+    if is_leader and kv.get(OPERATOR_CA_PROBLEM):
+        return "blocked", kv.get(OPERATOR_CA_PROBLEM)
     if is_leader and kv.get(LEADER_NAMESPACE):
         return "blocked", kv.get(LEADER_NAMESPACE)
     provider = (kv.get(LEADER_PROVIDER) or {}) if is_leader else {}
@@ -78,6 +84,8 @@ def compute(tls, is_leader: bool, leader_blocked: Optional[str]) -> Tuple[str, s
             message += f"; {kv.get(LEADER_ROLLOVER)}"
         if provider.get("message"):
             message += f"; {provider['message']}"
+        if is_leader and kv.get(OPERATOR_CA_NOTE):
+            message += f"; {kv.get(OPERATOR_CA_NOTE)}"
         barred = tls.get_barred() if is_leader and tls is not None else []
         if barred:
             shown = ", ".join(barred[:3]) + (f" and {len(barred) - 3} more"

@@ -191,8 +191,15 @@ def _ask(ep, settings: Settings, key_pem: Optional[str], replaced, message: str,
     (``previous_csr_pem``: withdrawn once the new one is)."""
     from . import pki, pki_provider
 
-    key = (pki.load_private_key(key_pem) if key_pem
-           else pki.generate_private_key(settings.ca_key_algorithm))
+    key = None
+    if key_pem:
+        try:
+            key = pki.load_private_key(key_pem)
+        except pki.PKIError:  # our own record, but read back from a secret: a new key
+            hookenv.log("layer:tls: the stored CA request key is unusable; asking with a "
+                        "new key", hookenv.WARNING)
+    if key is None:
+        key = pki.generate_private_key(settings.ca_key_algorithm)
     csr_pem = pki_provider.ca_csr(
         key, f"{hookenv.application_name()} CA",
         organization=f"Juju model {hookenv.model_name()}", namespace=settings.namespace,
@@ -255,6 +262,14 @@ def _switch(tls, settings: Settings, ca, app: str, notes) -> None:
     if leader.switch_running(tls):
         unitdata.kv().set(RETRY, True)
         note(f"the CA from {app} is verified; waiting for the running CA rollover to end")
+        return
+    if not tls.get_ca_bundle() and ca_store.load(hookenv.leader_get) is None:
+        # no CA yet (the provider answered before the first CA was made): nothing trusts
+        # anything yet, so the provider's CA is the first CA, no rollover needed
+        leader._keep(ca, SOURCE)
+        leader.publish_ca(tls, ca, settings)
+        hookenv.log(f"layer:tls: the application CA is the one {app} signed")
+        note(f"CA signed by {app}" + (f" ({'; '.join(notes)})" if notes else ""))
         return
     current = leader.ensure_ca(tls, settings)
     same_root = pki.certificate_to_pem(current.anchor) == pki.certificate_to_pem(ca.anchor)

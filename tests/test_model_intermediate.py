@@ -41,8 +41,8 @@ def provider_root(model):
     import json
 
     rid = model._rid("ca-certificates")
-    (entry,) = json.loads(model.app_data(rid, PROVIDER_APP)["certificates"])
-    return pki.load_certificate(entry["ca"])
+    (root,) = {e["ca"] for e in json.loads(model.app_data(rid, PROVIDER_APP)["certificates"])}
+    return pki.load_certificate(root)
 
 
 def leader_status(model):
@@ -173,6 +173,13 @@ def test_the_intermediate_is_renewed_in_place_before_it_expires(make_model):
     check_mtls_at_model_time(model)
     for name in model.unit_names:
         assert model.status(name)["status"] == "active", (name, model.status(name))
+    # the replaced request is withdrawn by the next look (here an update-status)
+    import json
+
+    model.tick_update_status()
+    rid = model._rid("ca-certificates")
+    assert len(json.loads(model.app_data(rid, "tls-demo")["certificate_signing_requests"])) == 1
+    assert len(json.loads(model.app_data(rid, PROVIDER_APP)["certificates"])) == 1
 
 
 def revoked(model):
@@ -210,6 +217,12 @@ def test_the_new_key_under_the_same_root_ends_on_the_new_intermediate(make_model
     assert root_after == root
     assert second != first and second.public_key() != first.public_key()
     assert leader_status(model)["status"] == "active", leader_status(model)
+    # the revoked certificate's request was withdrawn once the new one was in use
+    import json
+
+    rid = model._rid("ca-certificates")
+    assert len(json.loads(model.app_data(rid, "tls-demo")["certificate_signing_requests"])) == 1
+    assert len(json.loads(model.app_data(rid, PROVIDER_APP)["certificates"])) == 1
 
 
 def test_a_provider_related_from_the_start_signs_the_first_ca(make_model):

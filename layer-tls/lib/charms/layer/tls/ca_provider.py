@@ -43,7 +43,7 @@ JOINED_FLAG = f"endpoint.{ENDPOINT}.joined"
 CHANGED_FLAGS = (f"endpoint.{ENDPOINT}.changed", f"endpoint.{ENDPOINT}.changed.certificates",
                  f"endpoint.{ENDPOINT}.changed.request_errors")
 # unitdata: the leader waits for something outside the provider's data (a running CA
-# rollover) and looks again in every hook until it changed
+# rollover, its own switch) and looks again in the first hook where no switch runs
 RETRY = "layer.tls.ca-provider.retry"
 RETRIED = "layer.tls.ca-provider.retried-csr"  # digest of the refused CSR asked again for
 # {"due": epoch}: the provider's CA is in use and nothing is asked for; update-status
@@ -284,12 +284,14 @@ def _switch(tls, settings: Settings, ca, app: str, notes) -> None:
         hookenv.log(f"layer:tls: the CA certificate renewed by {app} replaces the old one "
                     f"(same key), valid until {until}")
         note(f"CA signed by {app}, valid until {until}")
+        unitdata.kv().set(RETRY, True)  # the next hook withdraws the request replaced
         return
     # another root: both roots are trusted first; the same root (a new key after a
     # revocation): the new intermediate is published next to the old one (same-root
     # reissue). Either way every leaf is reissued before the old CA goes.
     leader.start_rollover(tls, settings, f"{app} signed a CA", new_ca=ca, source=SOURCE)
     unitdata.kv().set(status.LEADER_ROLLOVER, leader.rollover_status("started"))
+    unitdata.kv().set(RETRY, True)  # once it ended: withdraw the request it replaced
     note(f"moving to the CA signed by {app}" + (f" ({'; '.join(notes)})" if notes else ""))
 
 

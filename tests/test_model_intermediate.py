@@ -120,11 +120,24 @@ def test_a_refused_request_is_shown_and_nothing_is_lost(make_model):
     assert leader_status(model)["status"] == "active"
 
 
+def provider_handler_runs(model) -> int:
+    """How many times tls-demo units invoked a handler of reactive/tls_ca_provider.py so
+    far (charms.reactive logs each, with juju-log, in the unit's hook log)."""
+    mark = "Invoking reactive handler: reactive/tls_ca_provider.py"
+    return sum(model.hook_log(name).count(mark) for name in model.unit_names)
+
+
 def test_the_provider_going_away_leaves_the_service_running(make_model):
     model = make_model(seed=23)
     model.deploy(2)
+    model.settle()
+    since = len(model.history)
+    model.tick_update_status()
+    # never related: its handlers never run (a charm without a provider is unchanged)
+    assert len(model.history) > since and provider_handler_runs(model) == 0
     add_provider(model)
     model.settle()
+    assert provider_handler_runs(model) > 0  # the check sees them when they run
     root, intermediate = assert_on_provider_ca(model)
     model.remove_relation(model._rid("ca-certificates"))
     model.settle()
@@ -139,8 +152,10 @@ def test_the_provider_going_away_leaves_the_service_running(make_model):
     model.remove_application(PROVIDER_APP)
     model.settle()
     assert_quiet(model)
+    before = provider_handler_runs(model)
     model.tick_update_status()
     assert_quiet(model)
+    assert provider_handler_runs(model) == before  # noted once, then quiet
     check_all(model, model.port)
 
 

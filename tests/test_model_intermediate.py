@@ -7,10 +7,12 @@ root-ca:certificates``. A trust-client related over certificate_transfer checks 
 clients see (tests/transfer_checks.py).
 """
 import datetime
+import json
 
 import pytest
 from charms.layer.tls import pki
 from clock_checks import certificates_at_model_time, check_mtls_at_model_time, model_now
+from cryptography import x509
 from model import pack_ops_charm
 from model_checks import (
     ROOT,
@@ -38,8 +40,6 @@ def add_provider(model, config=None):
 
 def provider_root(model):
     """The root the provider made (the ``ca`` of what it published)."""
-    import json
-
     rid = model._rid("ca-certificates")
     (root,) = {e["ca"] for e in json.loads(model.app_data(rid, PROVIDER_APP)["certificates"])}
     return pki.load_certificate(root)
@@ -49,7 +49,7 @@ def leader_status(model):
     return model.status(model.leader)
 
 
-def assert_on_provider_ca(model):
+def assert_on_provider_ca(model, allow_leader_settings=False):
     """The bundle is the provider's root alone; the signing CA is our intermediate under
     it (pathLen as the provider set it: none, the library's); every leaf's AKI is the
     intermediate's SKI and verifies under the root with the intermediate."""
@@ -59,7 +59,7 @@ def assert_on_provider_ca(model):
     assert intermediate.issuer == root.subject
     intermediate.verify_directly_issued_by(root)
     assert signing_ca(model) == intermediate
-    certs = check_all(model, model.port)["certs"]
+    certs = check_all(model, model.port, allow_leader_settings)["certs"]
     for name, cert in certs.items():
         assert pki.authority_key_id(cert) == pki.subject_key_id(intermediate), name
         assert cert.issuer == intermediate.subject, name
@@ -113,6 +113,18 @@ def test_a_refused_request_is_shown_and_nothing_is_lost(make_model):
     for name in model.unit_names:
         if name != model.leader:
             assert model.status(name)["status"] == "active", name
+    # a config change of ours asks again (a new CSR, the same key); refused again
+    rid = model._rid("ca-certificates")
+    (asked,) = json.loads(model.app_data(rid, "tls-demo")["certificate_signing_requests"])
+    model.set_config({"tls_renew_fraction": 0.66})
+    model.settle()
+    assert_quiet(model)
+    (again,) = json.loads(model.app_data(rid, "tls-demo")["certificate_signing_requests"])
+    assert again != asked
+    assert x509.load_pem_x509_csr(again["certificate_signing_request"].encode()).public_key() \
+        == x509.load_pem_x509_csr(asked["certificate_signing_request"].encode()).public_key()
+    assert f"{PROVIDER_APP} refused the CA request" in leader_status(model)["message"]
+    assert model.app_data()["ca-bundle"] == before
     # the provider's config changes: it signs the request it refused; tls-demo moves
     model.set_config({"refuse-ca": False}, app=PROVIDER_APP)
     step_checking(model, lambda: check_mtls(model, model.port), max_hooks=800)
@@ -189,8 +201,6 @@ def test_the_intermediate_is_renewed_in_place_before_it_expires(make_model):
     for name in model.unit_names:
         assert model.status(name)["status"] == "active", (name, model.status(name))
     # the replaced request is withdrawn by the next look (here an update-status)
-    import json
-
     model.tick_update_status()
     rid = model._rid("ca-certificates")
     assert len(json.loads(model.app_data(rid, "tls-demo")["certificate_signing_requests"])) == 1
@@ -212,6 +222,11 @@ def revoked(model):
     assert "revoked the CA certificate; asked for a new one" in status["message"], status
     check_mtls(model, model.port)
     assert published_intermediates(model) == [first]
+    model.tick_update_status()  # a later look still says so
+    status = leader_status(model)
+    assert status["status"] == "blocked", status
+    assert "revoked the CA certificate; waiting for it to sign a new one" in \
+        status["message"], status
     return root, first
 
 
@@ -233,8 +248,6 @@ def test_the_new_key_under_the_same_root_ends_on_the_new_intermediate(make_model
     assert second != first and second.public_key() != first.public_key()
     assert leader_status(model)["status"] == "active", leader_status(model)
     # the revoked certificate's request was withdrawn once the new one was in use
-    import json
-
     rid = model._rid("ca-certificates")
     assert len(json.loads(model.app_data(rid, "tls-demo")["certificate_signing_requests"])) == 1
     assert len(json.loads(model.app_data(rid, PROVIDER_APP)["certificates"])) == 1
@@ -296,3 +309,17 @@ def test_garbage_from_the_provider_never_fails_a_hook(make_model, garbage):
     assert all(r.ok for r in model.history[since:] if r.unit in model.unit_names)
     assert published_intermediates(model) == [first] and published_bundle(model) == [root]
     check_mtls(model, model.port)
+
+
+def test_without_secrets_the_request_is_kept_in_leader_settings(make_model):
+    """Juju < 3: the CA request (key and CSR) is kept in leader settings, as the CA is."""
+    model = make_model(seed=29, secrets_supported=False)
+    model.deploy(2)
+    model.settle()
+    add_provider(model)
+    step_checking(model, lambda: check_mtls(model, model.port), max_hooks=800)
+    assert_quiet(model)
+    assert_on_provider_ca(model, allow_leader_settings=True)
+    settings = model.leader_settings()
+    assert "PRIVATE KEY" in settings["tls-ca-request-private-key"]
+    assert "CERTIFICATE REQUEST" in settings["tls-ca-request-csr"]

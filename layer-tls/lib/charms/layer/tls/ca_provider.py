@@ -168,7 +168,13 @@ def _reconcile(tls, ep, settings: Settings) -> None:
 def _unanswered(ep, settings: Settings, request, app: str) -> None:
     error = ep.request_error_for(request.csr_pem)
     if error is None:
-        note(f"waiting for {app} to sign the CA; the current CA serves meanwhile")
+        before = (ep.certificate_for(request.previous_csr_pem)
+                  if request.previous_csr_pem else None)
+        if before is not None and before.revoked:  # still serving with a revoked CA
+            note(f"{app} revoked the CA certificate; waiting for it to sign a new one "
+                 "(new key); the current CA serves meanwhile", blocked=True)
+        else:
+            note(f"waiting for {app} to sign the CA; the current CA serves meanwhile")
         return
     kv = unitdata.kv()
     if hookenv.hook_name() == "config-changed" and kv.get(RETRIED) != storage.digest(

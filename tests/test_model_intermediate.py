@@ -49,7 +49,7 @@ def leader_status(model):
     return model.status(model.leader)
 
 
-def assert_on_provider_ca(model, allow_leader_settings=False):
+def assert_on_provider_ca(model):
     """The bundle is the provider's root alone; the signing CA is our intermediate under
     it (pathLen as the provider set it: none, the library's); every leaf's AKI is the
     intermediate's SKI and verifies under the root with the intermediate."""
@@ -59,7 +59,7 @@ def assert_on_provider_ca(model, allow_leader_settings=False):
     assert intermediate.issuer == root.subject
     intermediate.verify_directly_issued_by(root)
     assert signing_ca(model) == intermediate
-    certs = check_all(model, model.port, allow_leader_settings)["certs"]
+    certs = check_all(model, model.port)["certs"]
     for name, cert in certs.items():
         assert pki.authority_key_id(cert) == pki.subject_key_id(intermediate), name
         assert cert.issuer == intermediate.subject, name
@@ -310,16 +310,3 @@ def test_garbage_from_the_provider_never_fails_a_hook(make_model, garbage):
     assert published_intermediates(model) == [first] and published_bundle(model) == [root]
     check_mtls(model, model.port)
 
-
-def test_without_secrets_the_request_is_kept_in_leader_settings(make_model):
-    """Juju < 3: the CA request (key and CSR) is kept in leader settings, as the CA is."""
-    model = make_model(seed=29, secrets_supported=False)
-    model.deploy(2)
-    model.settle()
-    add_provider(model)
-    step_checking(model, lambda: check_mtls(model, model.port), max_hooks=800)
-    assert_quiet(model)
-    assert_on_provider_ca(model, allow_leader_settings=True)
-    settings = model.leader_settings()
-    assert "PRIVATE KEY" in settings["tls-ca-request-private-key"]
-    assert "CERTIFICATE REQUEST" in settings["tls-ca-request-csr"]

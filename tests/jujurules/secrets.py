@@ -293,8 +293,12 @@ def t_secret_set(st, ctx, argv, call):
     _check_rotate(opts)
     if not pos:
         raise usage_error("missing secret URI")
-    xid = _managed_secret(st, ctx, pos[0], lambda secret: "permission denied"
-                          if secret["owner"] == "unit" else "this unit is not the leader")
+    # a non-leader of the owning application: ErrIsNotLeader in the context
+    # (worker/uniter/runner/context/context.go UpdateSecret); any other secret it does not
+    # own (a unit's, another application's, the model's): the facade's ErrPerm (CanManage)
+    xid = _managed_secret(st, ctx, pos[0], lambda secret: "this unit is not the leader"
+                          if secret["owner"] == "application"
+                          and secret["owner_id"] == ctx_app(st, ctx) else "permission denied")
     content = parse_content(pos[1:], opts, call) if (pos[1:] or "file" in opts) else None
     ctx["pending"]["secrets"].append({
         "op": "set", "id": xid, "content": content, "label": opts.get("label"),
@@ -408,3 +412,109 @@ def grant_tool(kind):
                                           "scope": scope})
         return ""
     return tool
+
+
+# ---------------------------------------------------------------- user (model-owned) secrets
+#
+# What the operator's ``juju add-secret`` / ``update-secret`` / ``grant-secret`` /
+# ``revoke-secret`` / ``remove-secret`` do (cmd/juju/secrets/*.go call the client facade,
+# apiserver/facades/client/secrets/secrets.go). The secret is owned by the model (owner
+# tag model-<uuid>); no unit manages it. Units read it only once the operator granted it
+# to their application (apiserver/common/secrets/access.go CanRead: a view role for the
+# unit or its application; else ErrPerm, "permission denied", secret-get exit 1).
+
+USER_VALUE_MAX = 8 * 1024     # core/secrets/createsecret.go maxValueSizeBytes
+USER_CONTENT_MAX = 64 * 1024  # core/secrets/createsecret.go maxContentSizeBytes
+
+
+class UserSecretError(ValueError):
+    """What the juju client would print for a refused user-secret command."""
+
+
+def _user_content(content):
+    """{key: text} -> {key: base64}, refused as core/secrets/createsecret.go
+    (encodeBase64) refuses: an empty content, a key outside keyRegExp, a value over
+    8 KiB, a content over 64 KiB."""
+    if not content:
+        raise UserSecretError("empty secret value not valid")
+    encoded, total = {}, 0
+    for key, value in content.items():
+        value = str(value)
+        size = len(value.encode("utf-8"))
+        if size > USER_VALUE_MAX:
+            raise UserSecretError(f'secret content for key "{key}" too large: {size} bytes')
+        total += size
+        if not SECRET_KEY_RE.match(key):
+            raise UserSecretError(f'key "{key}" not valid')
+        encoded[key] = base64.b64encode(value.encode("utf-8")).decode("ascii")
+    if total > USER_CONTENT_MAX:
+        raise UserSecretError(f"secret content too large: {total} bytes")
+    return encoded
+
+
+def _user_secret(st, uri):
+    """The xid of the model-owned secret ``uri`` names (secret:<xid>, the long form or a
+    bare xid), or UserSecretError as the client facade's not-found/permission errors."""
+    try:
+        xid = parse_secret_ref(uri)
+    except Exception:  # noqa: BLE001 - the usage error of the hook tools
+        raise UserSecretError(f'secret URI "{uri}" not valid') from None
+    secret = st["secrets"].get(xid)
+    if secret is None:
+        raise UserSecretError(f'secret "{xid}" not found')
+    if secret["owner"] != "model":
+        # RemoveSecrets and the grant/update paths act on model-owned secrets only
+        raise UserSecretError("permission denied")
+    return xid
+
+
+def add_user_secret(st, content, label=None, description=None):
+    """``juju add-secret <name> key=value...``: a model-owned secret at revision 1; the
+    name is its label, unique among the model's secrets (state.LabelExists -> "secret
+    with name %q already exists"). Prints ``secret:<xid>``: the client facade makes the
+    URI with no source model (core/secrets/secret.go NewURI, URI.String)."""
+    encoded = _user_content(content)
+    if label:
+        for s in st["secrets"].values():
+            if s["owner"] == "model" and s["label"] == label:
+                raise UserSecretError(f'secret with name "{label}" already exists')
+    xid = new_secret_id(st)
+    apply_secret_op(st["secrets"], {"op": "add", "id": xid, "owner": "model",
+                                    "owner_id": st["uuid"], "label": label or "",
+                                    "description": description or "", "content": encoded})
+    return f"secret:{xid}"
+
+
+def update_user_secret(st, uri, content):
+    """``juju update-secret <uri> key=value...``: a new revision with the new content,
+    none when its checksum equals the latest's (client facade updateSecret: "no new
+    revision for user secret with checksum"). Returns the latest revision."""
+    xid = _user_secret(st, uri)
+    apply_secret_op(st["secrets"], {"op": "set", "id": xid,
+                                    "content": _user_content(content)})
+    return st["secrets"][xid]["revision"]
+
+
+def grant_user_secret(st, uri, app):
+    """``juju grant-secret <uri> <app>``: the application gets the view role, scoped to
+    the model (client facade secretsGrantRevoke: Scope model tag, Subject the
+    application tag, RoleView). Applications only: there is no unit form."""
+    xid = _user_secret(st, uri)
+    apply_secret_op(st["secrets"], {"op": "grant", "id": xid, "target": app,
+                                    "scope": f"model-{st['uuid']}"})
+
+
+def revoke_user_secret(st, uri, app):
+    """``juju revoke-secret <uri> <app>``: the view role goes; the units' consumer records
+    (the revision each tracks) stay, but secret-get is "permission denied" from now on
+    (CanRead). No hook tells the units (state/secrets.go RevokeSecretAccess)."""
+    xid = _user_secret(st, uri)
+    apply_secret_op(st["secrets"], {"op": "revoke", "id": xid, "target": app})
+
+
+def remove_user_secret(st, uri):
+    """``juju remove-secret <uri>``: every revision and every consumer record go; the
+    units' trackers forget it without a hook (worker/uniter/secrets/secrets.go
+    SecretsRemoved); a later secret-get is 'secret "<xid>" not found'."""
+    xid = _user_secret(st, uri)
+    apply_secret_op(st["secrets"], {"op": "remove", "id": xid})

@@ -27,6 +27,7 @@ from typing import Dict, List, Optional
 
 import yaml
 from jujurules import commit, install, tools
+from jujurules import secrets as _secrets
 from jujurules.server import ToolServer
 from jujurules.state import woken_by_commit
 
@@ -608,6 +609,38 @@ class Model:
             for u in self._alive():
                 if u.app_name == app and not u.boot_has("config-changed"):
                     u.config_changed = True
+
+    # ------------------------------------------------------------ user secrets (juju CLI)
+
+    def _user_secret_op(self, fn, *args):
+        with self._locked() as L:
+            result = fn(L.data, *args)
+            secrets, leader = L.data["secrets"], L.data["leader"]
+        self._queue_secret_events(secrets, leader)
+        return result
+
+    def add_user_secret(self, content, label=None, description=None):
+        """``juju add-secret <label> key=value...``: a model-owned secret; returns its URI
+        (``secret:<xid>``). Raises jujurules.secrets.UserSecretError as Juju refuses."""
+        return self._user_secret_op(_secrets.add_user_secret, content, label, description)
+
+    def update_user_secret(self, uri, content):
+        """``juju update-secret <uri> key=value...``: a new revision (none when the content
+        is unchanged); units that read the secret get secret-changed. Returns the latest
+        revision."""
+        return self._user_secret_op(_secrets.update_user_secret, uri, content)
+
+    def grant_user_secret(self, uri, app):
+        """``juju grant-secret <uri> <app>``: the application's units may read it (no hook)."""
+        self._user_secret_op(_secrets.grant_user_secret, uri, app)
+
+    def revoke_user_secret(self, uri, app):
+        """``juju revoke-secret <uri> <app>``: reads are "permission denied" (no hook)."""
+        self._user_secret_op(_secrets.revoke_user_secret, uri, app)
+
+    def remove_user_secret(self, uri):
+        """``juju remove-secret <uri>``: gone, with its consumer records (no hook)."""
+        self._user_secret_op(_secrets.remove_user_secret, uri)
 
     def set_address(self, unit, address):
         """The unit's machine gets a new address: ``network-get`` and ``unit-get`` answer it

@@ -167,12 +167,21 @@ def _ca_duties(tls, settings) -> None:
 
 
 def _rollover_duties(tls, settings) -> None:
-    from charms.layer.tls import ca_store, leader, status
+    from charms.layer.tls import ca_store, leader, operator_ca, status
 
     kv = unitdata.kv()
-    running = leader.rollover_running(tls)
-    due = not running and hookenv.hook_name() == "update-status" and leader.rollover_due(tls)
     try:
+        running = leader.switch_running(tls)
+        if not running and operator_ca.wanted(settings):
+            # tls_ca_secret set, changed, cleared or given a new revision (operator_ca)
+            if settings.problem():
+                kv.set(operator_ca.PENDING, True)  # once the config is valid again
+                return
+            started = operator_ca.reconcile(tls, settings)
+            if started:
+                kv.set(status.LEADER_ROLLOVER, started)
+                return
+        due = not running and hookenv.hook_name() == "update-status" and leader.rollover_due(tls)
         if not running and not due:
             if kv.get(status.LEADER_ROLLOVER) is not None:
                 kv.set(status.LEADER_ROLLOVER, None)  # written once, not in every quiet hook
@@ -185,6 +194,8 @@ def _rollover_duties(tls, settings) -> None:
             leader.check_namespace(tls, settings)  # the new CA's constraints
             kv.set(status.LEADER_BLOCKED, None)
             kv.set(status.LEADER_ROLLOVER, leader.rollover_status(phase))
+        elif leader.stored_source() == operator_ca.SOURCE:
+            operator_ca.note_near_end(tls, settings)  # never replaced behind their back
         else:
             leader.start_rollover(tls, settings, "the CA reached tls_ca_rollover_fraction")
             kv.set(status.LEADER_ROLLOVER, leader.rollover_status("started"))

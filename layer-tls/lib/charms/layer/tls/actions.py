@@ -78,6 +78,11 @@ def rotate_ca(settings: Settings) -> dict:
     tls = _endpoint()
     if not tls.is_leader:
         raise ActionFailed("rotate-ca runs on the leader unit only")
+    if settings.ca_secret:
+        # the operator's CA is theirs to renew: a self-made CA would replace it
+        raise ActionFailed("the CA comes from tls_ca_secret: put a new CA in that secret "
+                           "(juju update-secret), or clear tls_ca_secret to return to a "
+                           "self-made CA")
     problem = settings.problem()
     if problem:  # the new CA's lifetime comes from the config: never start on a bad one
         raise ActionFailed(f"rotate-ca cannot start while the config is invalid: {problem}")

@@ -23,6 +23,8 @@ SECRET_KEY_FIELD = "private-key"  # noqa: S105
 # the certificates above the signing CA, up to and including its root (issuer first);
 # absent for a self-signed CA (every CA made before the root + intermediate shape)
 SECRET_CHAIN_FIELD = "chain"  # noqa: S105
+# where the CA came from: "tls_ca_secret" (the operator's CA), absent for a self-made one
+SECRET_SOURCE_FIELD = "source"  # noqa: S105
 LEADER_CA_CERT = "tls-ca-certificate"       # fallback (pre-secrets) store
 LEADER_CA_KEY = "tls-ca-private-key"        # fallback (pre-secrets) store
 LEADER_CA_CHAIN = "tls-ca-chain"            # fallback (pre-secrets) store
@@ -37,6 +39,7 @@ class CAMaterial(NamedTuple):
     certificate_pem: str
     private_key_pem: str
     chain_pem: str = ""  # the chain up to the root (public), "" for a self-signed CA
+    source: str = ""  # "tls_ca_secret" for the operator's CA, "" for a self-made one
 
     def __repr__(self) -> str:  # never show the key
         return "CAMaterial(<certificate>, <private key>)"
@@ -77,9 +80,11 @@ def _load_from_secret() -> Optional[CAMaterial]:
     try:
         content = json.loads(done.stdout)
         chain = content.get(SECRET_CHAIN_FIELD) or ""
-        if not isinstance(chain, str):
+        source = content.get(SECRET_SOURCE_FIELD) or ""
+        if not isinstance(chain, str) or not isinstance(source, str):
             raise TypeError
-        return CAMaterial(content[SECRET_CERT_FIELD], content[SECRET_KEY_FIELD], chain)
+        return CAMaterial(content[SECRET_CERT_FIELD], content[SECRET_KEY_FIELD], chain,
+                          source)
     except (ValueError, KeyError, TypeError, AttributeError):
         raise CAUnavailable("the CA secret does not hold a certificate and a key") from None
 
@@ -107,6 +112,8 @@ def _store_in_secret(material: CAMaterial) -> None:
                    SECRET_KEY_FIELD: material.private_key_pem}
         if material.chain_pem:
             content[SECRET_CHAIN_FIELD] = material.chain_pem
+        if material.source:
+            content[SECRET_SOURCE_FIELD] = material.source
         json.dump(content, handle)  # JSON is YAML
         handle.flush()
         if uri is None:

@@ -21,6 +21,8 @@ ROLLOVER_AT = "layer.tls.leader.ca-rollover-at"  # {"ca": digest of the CA PEM, 
 ROLLOVER_WHY = "layer.tls.leader.ca-rollover-why"  # why the running rollover started
 LEGACY_WRITTEN = "layer.tls.leader.legacy-ca-written"  # digest of the CA last leader-set
 NAMESPACE_CHECKED = "layer.tls.leader.namespace-checked"  # digest of what check_namespace saw
+# digest of the bundle and intermediates under which no same-root reissue was found to run
+REISSUE_CHECKED = "layer.tls.leader.reissue-checked"
 _BEGIN = "-----BEGIN CERTIFICATE-----"
 _END = "-----END CERTIFICATE-----"
 
@@ -54,11 +56,19 @@ def _pem_from_config(value: str) -> str:
 
 
 def _new_ca(settings: Settings, *, generated: bool = False):
-    """A CA from the ``root_certificate`` config (certificate and key), else (or when
-    ``generated``, as in a rollover) a fresh one named after the application and the time:
-    an intermediate under a new root whose key is discarded (``pki.create_ca_chain``)."""
+    """The operator's CA of ``tls_ca_secret`` (``operator_ca``), else one from the
+    ``root_certificate`` config (certificate and key), else (or when ``generated``, as in
+    a rollover) a fresh one named after the application and the time: an intermediate
+    under a new root whose key is discarded (``pki.create_ca_chain``)."""
     from . import pki
 
+    if settings.ca_secret and not generated:
+        from . import operator_ca
+
+        try:
+            return operator_ca.load(settings.ca_secret, settings)
+        except operator_ca.OperatorCAProblem as exc:
+            raise ca_store.CAUnavailable(f"tls_ca_secret: {exc}") from None
     if settings.root_certificate and not generated:
         text = _pem_from_config(settings.root_certificate)
         if "PRIVATE KEY-----" not in text:
@@ -90,14 +100,15 @@ def _usable_ca(cert_pem: str, key_pem: str, what: str, chain_pem: str = ""):
     return ca
 
 
-def _keep(ca) -> None:
+def _keep(ca, source: str = "") -> None:
     """Store ``ca`` (certificate, key and chain) in the CA store, replacing the stored
-    one. ``_stored_here`` names it by its anchor, the certificate the bundle publishes."""
+    one, with where it came from (``source``: "" for a self-made or legacy CA).
+    ``_stored_here`` names it by its anchor, the certificate the bundle publishes."""
     from . import pki
 
     cert_pem = pki.certificate_to_pem(ca.certificate)
     ca_store.store(ca_store.CAMaterial(cert_pem, pki.private_key_to_pem(ca.private_key).decode(),
-                                       pki.certificates_to_pem(ca.chain)),
+                                       pki.certificates_to_pem(ca.chain), source),
                    hookenv.leader_set)
     if ca_store.secrets_supported():
         _stored_here().add(storage.digest(pki.certificate_to_pem(ca.anchor)))
@@ -129,7 +140,7 @@ def ensure_ca(tls, settings: Settings):
                     "is not adopted yet); not making a second CA")
             return _replace_ca(tls, settings, "the published CA's key is not in the CA store")
         ca = _new_ca(settings)
-        _keep(ca)
+        _keep(ca, "tls_ca_secret" if settings.ca_secret else "")
         hookenv.log("layer:tls: created the application CA")
         return ca
     try:
@@ -200,14 +211,20 @@ def publish_ca(tls, ca, settings: Settings) -> None:
                                     "at": start + (end - start) * settings.ca_rollover_fraction})
 
 
-def publish_intermediates(tls, ca) -> None:
+def publish_intermediates(tls, ca, final: bool = False) -> None:
     """Publish ``ca``'s intermediates first, then those already published that a root of
-    the published bundle issued (the previous CA's during a rollover); the others (their
-    root left the bundle) go. Written only when the text changes."""
+    the published bundle issued (the previous CA's during a rollover, also under the
+    same root); the others (their root left the bundle) go, and with ``final`` (a
+    rollover's end) every one but ``ca``'s. Written only when the text changes."""
     from . import pki
 
     published = tls.get_ca_intermediates()
     if not published and not ca.intermediates:
+        return
+    if final:
+        text = pki.certificates_to_pem(ca.intermediates)
+        if text != published:
+            tls.set_ca_intermediates(text)
         return
     try:
         anchors = pki.load_certificates(tls.get_ca_bundle() or "")
@@ -287,17 +304,79 @@ def rollover_running(tls) -> bool:
     return (tls.get_ca_bundle() or "").count(_BEGIN) > 1
 
 
-def start_rollover(tls, settings: Settings, why: str, new_ca=None) -> None:
-    """Keep a new CA and publish it in front of the old one: ``new_ca`` (a
-    ``pki.CertificateAuthority`` that passed ``_usable_ca``: an operator's CA, an
-    intermediate signed by a provider) or, by default, a fresh self-made one. The phases
-    that follow run in ``rollover_step``. Raises RolloverError when one is already running
-    (unless the stored CA cannot sign any more: then ``ensure_ca`` replaces it). The new
-    CA's anchor must differ from the current one's: the rollover is driven by the bundle
-    holding two roots."""
+def switch_running(tls) -> bool:
+    """A CA rollover (two roots) or a same-root reissue runs."""
+    return rollover_running(tls) or reissue_running(tls)
+
+
+def reissue_running(tls) -> bool:
+    """A same-root rollover runs: the signing CA changed under the root already trusted
+    (an operator's or a provider's new intermediate), and ``ca-intermediates`` still holds
+    an intermediate that is not the stored CA's, or a unit's published certificate was
+    not issued by the stored CA. Judged from the CA store and the published data, so a
+    later leader finds it again; text only (unitdata) while the bundle and intermediates
+    are those last judged quiet."""
+    bundle = tls.get_ca_bundle() or ""
+    if bundle.count(_BEGIN) != 1:
+        return False  # no CA yet, or a rollover between two roots
+    intermediates = tls.get_ca_intermediates() or ""
+    seen = storage.digest(json.dumps([bundle, intermediates]))
+    kv = unitdata.kv()
+    if kv.get(REISSUE_CHECKED) == seen:
+        return False
     from . import pki
 
-    running = rollover_running(tls)
+    material = ca_store.load(hookenv.leader_get)
+    if material is None:
+        return False
+    try:
+        stored = pki.load_certificates(material.certificate_pem)[0]
+        chain = pki.load_certificates(material.chain_pem) if material.chain_pem else []
+        published = pki.load_certificates(intermediates) if intermediates else []
+    except pki.PKIError:
+        return False  # ensure_ca replaces an unreadable CA; bad relation data is rewritten
+    own = [stored, *chain[:-1]] if chain else []
+    ski = pki.subject_key_id(stored)
+    barred = set(tls.get_barred())
+    running = (any(c not in own for c in published)
+               or any(aki is not None and aki != ski  # legacy leaves may have no AKI
+                      for aki in (_issuer_key_id(pem) for u, pem in
+                                  tls.get_certificates().items() if u not in barred)))
+    if not running:
+        kv.set(REISSUE_CHECKED, seen)
+    return running
+
+
+def keep_ca(ca, source: str) -> None:
+    """Store ``ca`` again with ``source`` (the CA in use, newly named by the operator)."""
+    _keep(ca, source)
+
+
+def postpone_rollover(tls) -> None:
+    """No age-based rollover for the CA in use (the operator's CA: the operator renews it)."""
+    unitdata.kv().set(ROLLOVER_AT, {"ca": storage.digest(_first_ca(tls.get_ca_bundle())),
+                                    "at": float("inf")})
+
+
+def stored_source() -> str:
+    """Where the stored CA came from ("" when self-made or legacy, or none stored)."""
+    material = ca_store.load(hookenv.leader_get)
+    return material.source if material is not None else ""
+
+
+def start_rollover(tls, settings: Settings, why: str, new_ca=None, source: str = "") -> None:
+    """Keep a new CA and publish it in front of the old one: ``new_ca`` (a
+    ``pki.CertificateAuthority`` that passed ``_usable_ca``: an operator's CA, an
+    intermediate signed by a provider; ``source`` says which) or, by default, a fresh
+    self-made one. The phases that follow run in ``rollover_step``. Raises RolloverError
+    when one is already running (unless the stored CA cannot sign any more: then
+    ``ensure_ca`` replaces it). A new CA under another root is trusted next to the old
+    root first (the bundle holds two roots); one under the root already trusted (a new
+    intermediate) is published next to the old intermediate, so that every unit can
+    present its chain while the leaves are reissued from it (``reissue_running``)."""
+    from . import pki
+
+    running = switch_running(tls)
     current = ensure_ca(tls, settings)  # must be readable: never fork an unknown CA
     if storage.digest(pki.certificate_to_pem(current.anchor)) in _stored_here():
         return  # the stored CA could not sign any more: ensure_ca started a rollover
@@ -308,9 +387,10 @@ def start_rollover(tls, settings: Settings, why: str, new_ca=None) -> None:
     # the old CA's key leaves the store now: its last CRL must last until it expires
     revocation.maintain_crls(tls, settings, final_for=current)
     new = new_ca if new_ca is not None else _new_ca(settings, generated=True)
-    _keep(new)
+    _keep(new, source)
     publish_ca(tls, new, settings)
     unitdata.kv().set(ROLLOVER_WHY, why)
+    unitdata.kv().unset(REISSUE_CHECKED)
     hookenv.log(f"layer:tls: CA rollover started ({why}): the new CA is trusted next to the "
                 "old one; certificates are reissued once every unit trusts it")
 
@@ -365,7 +445,7 @@ def rollover_step(tls, settings: Settings) -> str:
         return _rollover_log(f"waiting for {_names(not_using)} to use their new "
                              "certificate")
     tls.set_ca_bundle(pki.certificate_to_pem(ca.anchor))
-    publish_intermediates(tls, ca)
+    publish_intermediates(tls, ca, final=True)
     unit.install_certificate(tls, settings)
     unitdata.kv().unset(ROLLOVER_WHY)
     return _rollover_log(FINISHED)

@@ -24,6 +24,10 @@ MAX_ASKS = 2  # new requests after certificates born expired, then wait (clocks 
 LEADER_ROLLOVER = "layer.tls.leader.rollover"  # a running CA rollover's phase, or None
 # tls_permitted_names permits names the CA's name constraints exclude (leader.check_namespace)
 LEADER_NAMESPACE = "layer.tls.leader.namespace"
+# the operator's CA (operator_ca): why the secret of tls_ca_secret is not used, or None;
+# and a note when the CA in use from it nears its end
+OPERATOR_CA_PROBLEM = "layer.tls.leader.operator-ca-problem"
+OPERATOR_CA_NOTE = "layer.tls.leader.operator-ca-note"
 
 
 def compute(tls, is_leader: bool, leader_blocked: Optional[str]) -> Tuple[str, str]:
@@ -33,6 +37,8 @@ def compute(tls, is_leader: bool, leader_blocked: Optional[str]) -> Tuple[str, s
         return "blocked", kv.get(CONFIG_PROBLEM)
     if is_leader and leader_blocked:
         return "blocked", f"cannot sign certificates: {leader_blocked}"
+    if is_leader and kv.get(OPERATOR_CA_PROBLEM):
+        return "blocked", kv.get(OPERATOR_CA_PROBLEM)
     if is_leader and kv.get(LEADER_NAMESPACE):
         return "blocked", kv.get(LEADER_NAMESPACE)
     # The CSR as published (what the leader judged), not unitdata's copy.
@@ -71,6 +77,8 @@ def compute(tls, is_leader: bool, leader_blocked: Optional[str]) -> Tuple[str, s
             message += " (CA key kept in leader settings: this Juju has no secrets)"
         if is_leader and kv.get(LEADER_ROLLOVER):
             message += f"; {kv.get(LEADER_ROLLOVER)}"
+        if is_leader and kv.get(OPERATOR_CA_NOTE):
+            message += f"; {kv.get(OPERATOR_CA_NOTE)}"
         barred = tls.get_barred() if is_leader and tls is not None else []
         if barred:
             shown = ", ".join(barred[:3]) + (f" and {len(barred) - 3} more"

@@ -81,6 +81,22 @@ def test_a_quiet_hook_writes_nothing_and_loads_no_key(tmp_path, secrets, hostnam
     assert secrets.calls == []
 
 
+# layer:tls handlers a quiet hook runs: each is an ``Invoking reactive handler`` juju-log
+# call (a hook tool on Juju). The legacy adoption check, the certificate check and the
+# every-hook duties (which register the end-of-hook work).
+QUIET_HANDLERS = {"adopt_legacy_pki", "install_certificate", "unit_and_ca_duties"}
+
+
+def test_a_quiet_hook_runs_three_layer_handlers(tmp_path, secrets, hostnames):
+    juju, rid, units = deploy(tmp_path, secrets)
+    for unit in units:
+        for hook in ("update-status", "config-changed", "leader-settings-changed"):
+            run = juju.run_hook(unit, hook)
+            invoked = [message.rsplit(":", 1)[-1] for _, message in run.logs
+                       if message.startswith("Invoking reactive handler: reactive/tls")]
+            assert set(invoked) == QUIET_HANDLERS and len(invoked) == 3, (unit, hook, invoked)
+
+
 def test_a_new_leader_keeps_the_ca_and_reissues_nothing(tmp_path, secrets, hostnames):
     juju, rid, units = deploy(tmp_path, secrets)
     before = {u: installed(juju, u) for u in units}

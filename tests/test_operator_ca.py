@@ -125,9 +125,15 @@ def test_a_new_intermediate_under_the_same_root_reissues_every_leaf(operator, se
     crls = json.loads(juju.app_bag(rid)["crl"])
     assert set(crls) == {crl.key_id_hex(renewed.certificate),
                          crl.key_id_hex(intermediate.certificate)}
+    # no leaf from the new intermediate before every unit installed it and its CRL
+    issued = json.loads(juju.app_bag(rid)["certificates"])
+    assert all(pki.authority_key_id(pki.load_certificate(c)) == pki.subject_key_id(
+        intermediate.certificate) for c in issued.values())
     hooks = settle_checking_trust(juju, units)
     assert hooks > 0
     assert_on_ca(juju, rid, units, root, renewed)
+    for unit in units:
+        assert "tls-installed" not in juju.unit_bag(rid, unit)  # withdrawn at the end
     juju.run_hook(units[0], "update-status")
     assert "CA rollover" not in juju.status(units[0])[1]
 
@@ -399,3 +405,51 @@ def test_hostile_contents_only_ever_give_a_named_problem_without_key_material(co
         return
     assert pki.ca_problem(ca) is None  # what passes can sign
 
+
+
+def test_without_secrets_the_option_is_refused_and_a_self_made_ca_serves(
+        tmp_path, secrets, hostnames, monkeypatch):
+    monkeypatch.setattr(ca_store, "secrets_supported", lambda version=None: False)
+    juju, rid, units = deploy(tmp_path, secrets, units=2,
+                              config={"tls_ca_secret": "secret:d0e1ghcth02bs28hf5l0"})
+    for unit in units:
+        assert_unit_has_valid_certificate(juju, unit)
+    assert secrets.calls == []  # no secret-get on a Juju without secrets
+    assert juju.status(units[0]) == (
+        "blocked", "tls_ca_secret needs Juju secrets (Juju 3.1 or later)")
+
+
+def test_a_failed_hook_that_started_a_switch_is_redone_by_its_retry(operator, secrets):
+    """The switch's writes (the CA secret, the app data, unitdata) commit with the hook:
+    a failure after it started leaves nothing behind, and Juju's retry of the same hook
+    starts it again."""
+    juju, rid, units, root, intermediate, uri = operator
+    before = published(juju, rid)
+    stored_before = stored(secrets)
+    juju.set_config(units[0], tls_ca_secret=uri)
+
+    def fail():
+        raise RuntimeError("the hook dies after the handlers ran")
+
+    run = juju.run_hook(units[0], "config-changed", call=fail, check=False)
+    assert run.error is not None
+    assert published(juju, rid) == before and stored(secrets) == stored_before
+    juju.run_hook(units[0], "config-changed")  # the retry
+    assert bundle_count(juju, rid) == 2
+    for unit in units[1:]:
+        juju.set_config(unit, tls_ca_secret=uri)
+        juju.run_hook(unit, "config-changed")
+    settle_checking_trust(juju, units)
+    assert_on_ca(juju, rid, units, root, intermediate)
+
+
+def test_a_grant_revoked_later_blocks_and_the_operator_ca_keeps_serving(operator, secrets):
+    juju, rid, units, root, intermediate, uri = operator
+    set_everywhere(juju, units, tls_ca_secret=uri)
+    settle_checking_trust(juju, units)
+    secrets.revoke_user_secret(uri, juju.app)
+    juju.set_leader(units[1])  # a new leader looks at the secret
+    juju.run_hook(units[1], "leader-elected")
+    juju.settle()
+    assert juju.status(units[1])[1].startswith("tls_ca_secret: secret not granted")
+    assert_on_ca(juju, rid, units, root, intermediate)  # nothing lost

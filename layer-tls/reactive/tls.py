@@ -17,7 +17,7 @@ which runs that action only (Juju gives an action no hook name, and no handler m
 inside an action).
 """
 from charmhelpers.core import hookenv, unitdata
-from charms.reactive import clear_flag, hook, set_flag, when, when_not
+from charms.reactive import clear_flag, set_flag, when, when_not
 
 
 def _settings():
@@ -83,22 +83,51 @@ def install_ca_bundle():
         unit.install_certificate(tls, _settings())
 
 
-@hook("config-changed", "upgrade-charm", "update-status")
-def check_names():
+NAME_CHECK_HOOKS = ("config-changed", "upgrade-charm", "update-status")
+
+
+@when_not("layer.tls.disabled")
+def unit_and_ca_duties():
+    """Every hook, in this order (one handler, one ``Invoking`` log line: charms.reactive
+    logs one per handler it runs, and on Juju each is a hook-tool call):
+
+    1. in config-changed, upgrade-charm and update-status, the name check (``_check_names``);
+    2. with a certificate and no request outstanding, a renewal once it is due
+       (``_renew_when_due``);
+    3. with the peer relation, the CA duties (``_ca_duties``);
+
+    and registers ``_end_of_hook`` to run after every handler. Each reads unitdata and
+    compares text unless something changed or is due, so a quiet hook loads no
+    ``cryptography``. Flags set here (a new request) bring their handlers in the next
+    iteration of the same dispatch."""
+    from charms.reactive import endpoint_from_name, is_flag_set
+
+    if not hookenv.cache.get(_END_OF_HOOK_REGISTERED):
+        hookenv.cache[_END_OF_HOOK_REGISTERED] = True
+        hookenv.atexit(_end_of_hook)
+    settings = _settings()
+    tls = endpoint_from_name("certificates")
+    if hookenv.hook_name() in NAME_CHECK_HOOKS:
+        _check_names(tls, settings)
+    if (is_flag_set("tls.certificate.available")
+            and not is_flag_set("create certificate signing request")):
+        _renew_when_due(tls, settings)
+    if tls is not None and tls.has_peer_relation:
+        _ca_duties(tls, settings)
+
+
+def _check_names(tls, settings) -> None:
     """Ask for a new certificate when the unit's addresses, host names or extra SANs
     changed since the last CSR (the order of names never matters). Addresses are looked
     up again only in config-changed and upgrade-charm: Juju runs config-changed when
     they change, so update-status checks the other names without a hook tool."""
     from charms.layer.tls import status, unit
-    from charms.reactive import endpoint_from_name
 
-    settings = _settings()
     problem = settings.problem()
     unitdata.kv().set(status.CONFIG_PROBLEM, problem)
     if problem:
         return
     unit.update_renewal_time(settings)
-    tls = endpoint_from_name("certificates")
     if tls is not None and tls.has_peer_relation and tls.is_leader:
         from charms.layer.tls import leader
 
@@ -110,33 +139,24 @@ def check_names():
         tls.request_new_csr()
 
 
-@when("tls.certificate.available")
-@when_not("create certificate signing request")
-def renew_when_due():
+def _renew_when_due(tls, settings) -> None:
     """Ask for a new certificate (new key) once the renew fraction of its lifetime has
     passed; the check reads unitdata only, so it costs nothing in a quiet hook."""
     from charms.layer.tls import unit
-    from charms.reactive import endpoint_from_name
 
     if unit.renewal_due():
-        unit.renew_certificate(endpoint_from_name("certificates"), _settings())
+        unit.renew_certificate(tls, settings)
 
 
-@when_not("layer.tls.disabled")
-def ca_duties():
-    """Every hook (one handler, one ``Invoking`` log line). Leader: advance a running CA
-    rollover, start one on update-status when the CA has lived its configured fraction,
-    and publish one CRL per CA of the bundle (when the revoked list or the CAs changed, or
-    once tls_renew_fraction of a CRL's validity passed). Every unit with a CA: write the
-    verified CRLs to ``crl_path`` and make a new key and request when its own certificate
-    was revoked. Text comparisons and unitdata only, unless something changed or is due."""
+def _ca_duties(tls, settings) -> None:
+    """Leader: advance a running CA rollover, start one on update-status when the CA has
+    lived its configured fraction, and publish one CRL per CA of the bundle (when the
+    revoked list or the CAs changed, or once tls_renew_fraction of a CRL's validity
+    passed). Every unit with a CA: write the verified CRLs to ``crl_path`` and make a new
+    key and request when its own certificate was revoked."""
     from charms.layer.tls import revocation, unit
-    from charms.reactive import endpoint_from_name, is_flag_set
+    from charms.reactive import is_flag_set
 
-    tls = endpoint_from_name("certificates")
-    if tls is None or not tls.has_peer_relation:
-        return
-    settings = _settings()
     if tls.is_leader:
         _rollover_duties(tls, settings)
         revocation.maintain_crls(tls, settings)
@@ -197,17 +217,14 @@ def client_authorization():
     set_flag("tls.client.authorization.added")
 
 
-@when_not("layer.tls.end-of-hook.disabled")
-def register_end_of_hook():
-    """Once per hook (a handler re-runs only when its flags change): at the end of the
-    hook, after every handler ran (a CA rollover may have changed the bundle in this very
-    hook), send the trust bundle to the related applications on the certificate_transfer
-    endpoint where it changed (see transfer.py), then set the workload status. One
-    handler for both: charms.reactive logs a line (a juju-log call) per handler it runs."""
-    hookenv.atexit(_end_of_hook)
+_END_OF_HOOK_REGISTERED = "layer.tls.end-of-hook-registered"
 
 
 def _end_of_hook():
+    """At the end of the hook, after every handler ran (a CA rollover may have changed
+    the bundle in this very hook): send the trust bundle to the related applications on
+    the certificate_transfer endpoint where it changed (see transfer.py), then set the
+    workload status."""
     from charms.layer.tls import status, transfer
 
     transfer.send_trust_bundle()

@@ -235,9 +235,8 @@ def test_a_revoked_intermediate_asks_for_a_new_key_and_serves_on(make_model):
 
 
 def test_the_new_key_under_the_same_root_ends_on_the_new_intermediate(make_model):
-    """The end state of the same-root switch after a revocation (the per-hook mTLS of the
-    switch is the xfail below): the new intermediate (new key) under the same root signs
-    every leaf, the revoked one is gone."""
+    """The end state of the same-root switch after a revocation: the new intermediate
+    (new key) under the same root signs every leaf, the revoked one is gone."""
     model = make_model(seed=27)
     root, first = revoked(model)
     model.set_config({"revoke": False}, app=PROVIDER_APP)
@@ -265,13 +264,6 @@ def test_a_provider_related_from_the_start_signs_the_first_ca(make_model):
     assert leader_status(model)["status"] == "active", leader_status(model)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known bug in the same-root reissue (leader.rollover_step, branch opca): the leader "
-    "reissues leaves from the new intermediate before every unit installed its CRL; a "
-    "unit whose CRL file has only the old intermediate's CRL (its echo service checks "
-    "CRLs) refuses a peer's new leaf (seen: tls-demo/1 with 1 CRL refusing tls-demo/0's "
-    "new leaf, 5 hooks in). The interface's tls-installed acknowledges the bundle and "
-    "the certificate, not the intermediates and CRLs"))
 def test_the_new_key_under_the_same_root_is_switched_to_with_mtls_kept(make_model):
     """The new one comes under the same root: the same-root reissue publishes it next
     to the old one, reissues every leaf from it (mTLS checked after every hook), then the

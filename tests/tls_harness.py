@@ -8,6 +8,7 @@ import subprocess
 
 import yaml
 from charms.layer.tls import ca_store, pki, storage
+from jujurules import secrets as _rules
 from jujurules.commit import commit_context
 from jujurules.secrets import apply_secret_op, new_secret_id
 from jujurules.tools import Call, run_tool
@@ -28,7 +29,10 @@ class FakeSecrets:
     may plant or clear entries: the next hook sees them as new revisions), ``pending``
     ({label: content} this hook would commit; set it to {} to drop it), ``unreadable`` (a
     stderr line: every secret-get and secret-info-get fails with it), ``calls`` (tool
-    names), ``revisions`` (secret-set calls)."""
+    names; ``argvs`` the command lines), ``revisions`` (secret-set calls). The operator's
+    user secrets (``juju add-secret`` ...): ``add_user_secret``, ``update_user_secret``,
+    ``grant_user_secret``, ``revoke_user_secret``, ``remove_user_secret`` (jujurules'
+    rules, as in the model); they are not in ``committed``."""
 
     UUID = "00000000-0000-4000-8000-000000000000"  # the harness's JUJU_MODEL_UUID
 
@@ -36,6 +40,7 @@ class FakeSecrets:
         self.committed = {}
         self.unreadable = None  # a stderr line: every secret-get fails with it
         self.calls = []
+        self.argvs = []  # the full command lines
         self.revisions = 0
         self._st = {"app": "tls", "uuid": self.UUID, "juju_version": "3.6.0",
                     "leader": None, "secrets": {}, "relations": {}, "contexts": {}}
@@ -86,6 +91,7 @@ class FakeSecrets:
 
     def run(self, argv):
         self.calls.append(argv[0])
+        self.argvs.append(list(argv))
         if argv[0] not in ("secret-add", "secret-set", "secret-get", "secret-info-get"):
             raise AssertionError(f"unexpected hook tool {argv}")
         if self.unreadable and argv[0] in ("secret-get", "secret-info-get"):
@@ -95,18 +101,39 @@ class FakeSecrets:
         rc, out, err = run_tool(self._st, self._ctx_id, argv[0], argv[1:], Call(self._cwd))
         return subprocess.CompletedProcess(argv, rc, out, err)
 
+    # ---------------------------------------------------------------- user secrets
+
+    def add_user_secret(self, content, label=None):
+        return _rules.add_user_secret(self._st, content, label)
+
+    def update_user_secret(self, uri, content):
+        return _rules.update_user_secret(self._st, uri, content)
+
+    def grant_user_secret(self, uri, app):
+        _rules.grant_user_secret(self._st, uri, app)
+
+    def revoke_user_secret(self, uri, app):
+        _rules.revoke_user_secret(self._st, uri, app)
+
+    def remove_user_secret(self, uri):
+        _rules.remove_user_secret(self._st, uri)
+
+    def consumers(self, uri):
+        """{unit: {"revision": tracked, ...}} of a secret."""
+        return json.loads(json.dumps(self._st["secrets"][uri.split(":")[-1]]["consumers"]))
+
     # ---------------------------------------------------------------- internals
 
     @staticmethod
     def _labelled(secrets):
         return {s["label"]: {k: base64.b64decode(v).decode("utf-8") for k, v in
                              s["revisions"][str(s["revision"])].items()}
-                for s in secrets.values() if s["label"]}
+                for s in secrets.values() if s["label"] and s["owner"] != "model"}
 
     def _sync_committed(self):
         secrets = self._st["secrets"]
         have = self._labelled(secrets)
-        by_label = {s["label"]: xid for xid, s in secrets.items()}
+        by_label = {s["label"]: xid for xid, s in secrets.items() if s["owner"] != "model"}
         for label in set(have) - set(self.committed):
             secrets.pop(by_label[label])
         for label, content in self.committed.items():
@@ -139,6 +166,15 @@ class TlsJuju(FakeJuju):
                          fresh_modules=("charms.layer.options",), **kw)
         self.secrets = secrets
         self.network_gets = 0
+        self.secret_event = {}  # JUJU_SECRET_ID / JUJU_SECRET_LABEL of a secret hook
+
+    def _environment(self, u, hook, rid, remote_unit, departing):
+        env = super()._environment(u, hook, rid, remote_unit, departing)
+        for key in ("JUJU_SECRET_ID", "JUJU_SECRET_LABEL"):
+            os.environ.pop(key, None)
+        if hook.startswith("secret-"):
+            env.update(self.secret_event)
+        return env
 
     def _network_get(self, endpoint):
         """What ``names._network_get`` runs (the layer calls ``network-get`` itself)."""

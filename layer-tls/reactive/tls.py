@@ -194,6 +194,8 @@ def _rollover_duties(tls, settings) -> None:
             leader.check_namespace(tls, settings)  # the new CA's constraints
             kv.set(status.LEADER_BLOCKED, None)
             kv.set(status.LEADER_ROLLOVER, leader.rollover_status(phase))
+        elif operator_ca.noted(tls):
+            pass  # the operator's CA, said already: the status shows when it ends
         elif leader.stored_source() == operator_ca.SOURCE:
             operator_ca.note_near_end(tls, settings)  # never replaced behind their back
         else:

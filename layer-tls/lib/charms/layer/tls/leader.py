@@ -232,9 +232,17 @@ def publish_intermediates(tls, ca, final: bool = False) -> None:
     except pki.PKIError:
         anchors, before = [ca.anchor], []
     wanted = list(ca.intermediates)
-    for cert in pki.issuing_cas(anchors, before + wanted):
-        if cert not in wanted and cert not in anchors:
-            wanted.extend(c for c in [cert, *pki.chain_for(cert, before)] if c not in wanted)
+    # the leader's own data (only the leader writes the app bag): key ids suffice
+    roots = {pki.subject_key_id(a) for a in anchors}
+    by_key = {pki.subject_key_id(c): c for c in before}
+    for cert in before:
+        above, hops = cert, 0
+        while hops < 5 and pki.authority_key_id(above) not in roots:
+            above, hops = by_key.get(pki.authority_key_id(above)), hops + 1
+            if above is None:
+                break
+        if above is not None and hops < 5 and cert not in wanted and cert not in anchors:
+            wanted.append(cert)
     text = pki.certificates_to_pem(wanted)
     if text != published:
         tls.set_ca_intermediates(text)
@@ -352,12 +360,6 @@ def keep_ca(ca, source: str) -> None:
     _keep(ca, source)
 
 
-def postpone_rollover(tls) -> None:
-    """No age-based rollover for the CA in use (the operator's CA: the operator renews it)."""
-    unitdata.kv().set(ROLLOVER_AT, {"ca": storage.digest(_first_ca(tls.get_ca_bundle())),
-                                    "at": float("inf")})
-
-
 def stored_source() -> str:
     """Where the stored CA came from ("" when self-made or legacy, or none stored)."""
     material = ca_store.load(hookenv.leader_get)
@@ -411,6 +413,10 @@ def rollover_step(tls, settings: Settings) -> str:
     2. then every certificate not issued by the new CA is reissued from its unit's CSR;
     3. once every unit uses a certificate from the new CA, the old CA leaves the bundle.
     The state is the published data itself, so a crash between phases resumes here.
+    Under the same root (``reissue_running``) the units trust the new CA already and each
+    keeps presenting the chain it installed with its certificate: phase 2 only, then the
+    old intermediate leaves ``ca-intermediates`` (phases 1 and 3 wait on acknowledgements
+    that units give only while the bundle holds two roots).
     """
     from . import pki, unit
 
@@ -422,7 +428,8 @@ def rollover_step(tls, settings: Settings) -> str:
     # a barred unit gets no certificate from the new CA: the rollover does not wait for it
     units = sorted((set(tls.peer_units()) | {tls.local_unit_name}) - set(tls.get_barred()))
     serving = [u for u in units if u in certs]
-    untrusting = _untrusting(tls)
+    same_root = not rollover_running(tls)
+    untrusting = [] if same_root else _untrusting(tls)
     if untrusting:
         return _rollover_log(f"waiting for {_names(untrusting)} to trust the new CA")
     ca_ski = pki.subject_key_id(ca.certificate)
@@ -439,8 +446,8 @@ def rollover_step(tls, settings: Settings) -> str:
                                  "from the new CA")
         unit.install_certificate(tls, settings)
         return _rollover_log(f"reissued {outcome.signed} certificate(s) from the new CA")
-    not_using = [u for u in serving
-                 if acks.get(u, {}).get("certificate") != storage.digest(certs[u])]
+    not_using = [] if same_root else [
+        u for u in serving if acks.get(u, {}).get("certificate") != storage.digest(certs[u])]
     if not_using:
         return _rollover_log(f"waiting for {_names(not_using)} to use their new "
                              "certificate")

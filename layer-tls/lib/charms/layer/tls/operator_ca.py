@@ -38,6 +38,8 @@ MAX_CHAIN = 4  # certificates above the CA; the signer presents at most four
 PROBLEM = status.OPERATOR_CA_PROBLEM  # why the secret's CA is not used, or None
 NOTE = status.OPERATOR_CA_NOTE        # the operator's CA nears its end
 PENDING = "layer.tls.leader.operator-ca-pending"  # a switch waits (rollover, bad config)
+SEEN = "layer.tls.leader.operator-ca-seen"  # the tls_ca_secret value last acted on
+NOTED_FOR = "layer.tls.leader.operator-ca-noted-for"  # the published CA NOTE was made for
 _XID = re.compile(r"[0-9a-v]{20}")
 _BEGIN_CERT = "-----BEGIN CERTIFICATE-----"
 
@@ -212,11 +214,11 @@ def wanted(settings: Settings) -> bool:
     the option changed, Juju said the configured secret has a new revision, leadership
     or the charm changed, a switch waits, or (on update-status) a refused secret is
     tried again (granting a secret runs no hook)."""
-    from charms.reactive import is_flag_set
-
     hook = hookenv.hook_name()
     kv = unitdata.kv()
-    if kv.get(PENDING) or is_flag_set("config.changed.tls_ca_secret"):
+    # the value acted on last, compared here (not layer:basic's config.changed flags: a
+    # new leader, or one whose last attempt failed, must look too)
+    if kv.get(PENDING) or kv.get(SEEN) != settings.ca_secret:
         return True
     if hook in ("leader-elected", "upgrade-charm"):
         return True
@@ -250,6 +252,7 @@ def reconcile(tls, settings: Settings) -> Optional[str]:
 
     kv = unitdata.kv()
     uri = settings.ca_secret
+    _set(SEEN, uri)  # with unitdata, kept only when the hook succeeds
     if uri and not ca_store.secrets_supported():
         _set(PROBLEM, "tls_ca_secret needs Juju secrets (Juju 3.1 or later)")
         return None
@@ -295,6 +298,7 @@ def _switch(tls, settings: Settings, ca, why: str) -> Optional[str]:
         return f"{why}: waiting for the running CA rollover to end"
     _set(PENDING, None)
     _set(NOTE, None)
+    _set(NOTED_FOR, None)
     leader.start_rollover(tls, settings, why, new_ca=ca,
                           source=SOURCE if ca is not None else "")
     return leader.rollover_status("started")
@@ -313,4 +317,16 @@ def note_near_end(tls, settings: Settings) -> None:
     if unitdata.kv().get(NOTE) != note:
         hookenv.log(f"layer:tls: {note}", hookenv.WARNING)
     _set(NOTE, note)
-    leader.postpone_rollover(tls)
+    _set(NOTED_FOR, _published_digest(tls))
+
+
+def _published_digest(tls) -> str:
+    from . import storage
+
+    return storage.digest(json.dumps([tls.get_ca_bundle() or "",
+                                      tls.get_ca_intermediates() or ""]))
+
+
+def noted(tls) -> bool:
+    """The CA published now is the one ``note_near_end`` judged (text only)."""
+    return unitdata.kv().get(NOTED_FOR) == _published_digest(tls)

@@ -3,10 +3,11 @@ switching to it and back through the rollover with trust kept after every hook, 
 intermediate under the same root, refused secrets that change nothing, the age-based
 rollover and rotate-ca left to the operator, and hostile secret contents (fuzzed)."""
 import datetime
+import json
 import time
 
 import pytest
-from charms.layer.tls import ca_store, leader, operator_ca, pki
+from charms.layer.tls import ca_store, crl, leader, operator_ca, pki
 from charms.layer.tls.settings import Settings
 from cryptography import x509
 from cryptography.x509.oid import NameOID
@@ -119,6 +120,11 @@ def test_a_new_intermediate_under_the_same_root_reissues_every_leaf(operator, se
     assert pki.load_certificates(intermediates) == [renewed.certificate,
                                                     intermediate.certificate]
     assert "CA rollover (a new CA in tls_ca_secret)" in juju.status(units[0])[1]
+    # both intermediates sign leaves meanwhile: each has its CRL (a unit that checks CRLs
+    # refuses a leaf whose issuer has none)
+    crls = json.loads(juju.app_bag(rid)["crl"])
+    assert set(crls) == {crl.key_id_hex(renewed.certificate),
+                         crl.key_id_hex(intermediate.certificate)}
     hooks = settle_checking_trust(juju, units)
     assert hooks > 0
     assert_on_ca(juju, rid, units, root, renewed)

@@ -246,6 +246,18 @@ def test_issuing_cas_finds_the_intermediate_of_each_root_and_checks_its_signatur
     assert pki.issuing_cas([chained.anchor], [fake]) == [chained.anchor]
 
 
+def test_issuing_cas_lists_every_intermediate_under_a_root_the_first_first():
+    """A switch under the same root publishes the new intermediate, then the old one:
+    both sign leaves (each gets its CRL), the new one first."""
+    from pki_helpers import make_external_ca
+
+    root, old = make_external_ca("old")
+    _, new = make_external_ca("new", root=root)
+    assert pki.issuing_cas([root.certificate], [new.certificate, old.certificate]) == [
+        new.certificate, old.certificate]
+    assert pki.issuing_cas([root.certificate], [old.certificate]) == [old.certificate]
+
+
 def test_a_chain_that_does_not_lead_to_a_root_is_a_ca_problem(ca):
     chained = _chain()
     broken = pki.CertificateAuthority(chained.certificate, chained.private_key,

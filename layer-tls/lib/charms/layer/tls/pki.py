@@ -345,26 +345,35 @@ def chain_problem(cert: x509.Certificate, chain: Sequence[x509.Certificate], *,
 
 def issuing_cas(anchors: Sequence[x509.Certificate],
                 intermediates: Sequence[x509.Certificate]) -> List[x509.Certificate]:
-    """The CAs that sign leaves, one per anchor in ``anchors`` order: the intermediate
-    the anchor signed (AKI = its SKI, and its signature verifies), and so on down a few
-    levels, else the anchor itself (a self-signed signing CA). Relation data: an
-    intermediate that does not verify is not taken."""
+    """The CAs that sign leaves: first one per anchor in ``anchors`` order (the
+    intermediate the anchor signed (AKI = its SKI, and its signature verifies), and so on
+    down a few levels, else the anchor itself: a self-signed signing CA), then any other
+    intermediate at the end of a branch under them (a switch under the same root publishes
+    the new and the old intermediate). Relation data: an intermediate that does not
+    verify is not taken."""
     by_issuer: dict = {}
     for cert in intermediates:
         aki = authority_key_id(cert)
         if aki is not None:
             by_issuer.setdefault(aki, []).append(cert)
-    result = []
+
+    def ends(cert: x509.Certificate, depth: int) -> List[x509.Certificate]:
+        below = [c for c in by_issuer.get(subject_key_id(cert) or b"", ())
+                 if c != cert and _issued_by(c, cert)] if depth < 4 else []
+        if not below:
+            return [cert]
+        found: List[x509.Certificate] = []
+        for child in below:  # an operator's chain may hold a few levels
+            found.extend(c for c in ends(child, depth + 1) if c not in found)
+        return found
+
+    first: List[x509.Certificate] = []
+    others: List[x509.Certificate] = []
     for anchor in anchors:
-        cert = anchor
-        for _ in range(4):  # an operator's chain may hold a few levels
-            below = next((c for c in by_issuer.get(subject_key_id(cert) or b"", ())
-                          if c != cert and _issued_by(c, cert)), None)
-            if below is None:
-                break
-            cert = below
-        result.append(cert)
-    return result
+        found = ends(anchor, 0)
+        first.append(found[0])
+        others.extend(c for c in found[1:] if c not in others)
+    return first + [c for c in others if c not in first]
 
 
 def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:

@@ -125,9 +125,15 @@ def test_a_new_intermediate_under_the_same_root_reissues_every_leaf(operator, se
     crls = json.loads(juju.app_bag(rid)["crl"])
     assert set(crls) == {crl.key_id_hex(renewed.certificate),
                          crl.key_id_hex(intermediate.certificate)}
+    # no leaf from the new intermediate before every unit installed it and its CRL
+    issued = json.loads(juju.app_bag(rid)["certificates"])
+    assert all(pki.authority_key_id(pki.load_certificate(c)) == pki.subject_key_id(
+        intermediate.certificate) for c in issued.values())
     hooks = settle_checking_trust(juju, units)
     assert hooks > 0
     assert_on_ca(juju, rid, units, root, renewed)
+    for unit in units:
+        assert "tls-installed" not in juju.unit_bag(rid, unit)  # withdrawn at the end
     juju.run_hook(units[0], "update-status")
     assert "CA rollover" not in juju.status(units[0])[1]
 

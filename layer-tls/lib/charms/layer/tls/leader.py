@@ -413,10 +413,10 @@ def rollover_step(tls, settings: Settings) -> str:
     2. then every certificate not issued by the new CA is reissued from its unit's CSR;
     3. once every unit uses a certificate from the new CA, the old CA leaves the bundle.
     The state is the published data itself, so a crash between phases resumes here.
-    Under the same root (``reissue_running``) the units trust the new CA already and each
-    keeps presenting the chain it installed with its certificate: phase 2 only, then the
-    old intermediate leaves ``ca-intermediates`` (phases 1 and 3 wait on acknowledgements
-    that units give only while the bundle holds two roots).
+    Under the same root (``reissue_running``) the same phases run on what changed, the
+    intermediates: 1. every unit installed them and the CRLs they verify (a workload
+    that checks CRLs refuses a leaf whose issuer has none); 3. the old intermediate (and
+    its CRL) leaves ``ca-intermediates`` once every unit uses its new certificate.
     """
     from . import pki, unit
 
@@ -428,8 +428,7 @@ def rollover_step(tls, settings: Settings) -> str:
     # a barred unit gets no certificate from the new CA: the rollover does not wait for it
     units = sorted((set(tls.peer_units()) | {tls.local_unit_name}) - set(tls.get_barred()))
     serving = [u for u in units if u in certs]
-    same_root = not rollover_running(tls)
-    untrusting = [] if same_root else _untrusting(tls)
+    untrusting = _untrusting(tls)
     if untrusting:
         return _rollover_log(f"waiting for {_names(untrusting)} to trust the new CA")
     ca_ski = pki.subject_key_id(ca.certificate)
@@ -446,8 +445,8 @@ def rollover_step(tls, settings: Settings) -> str:
                                  "from the new CA")
         unit.install_certificate(tls, settings)
         return _rollover_log(f"reissued {outcome.signed} certificate(s) from the new CA")
-    not_using = [] if same_root else [
-        u for u in serving if acks.get(u, {}).get("certificate") != storage.digest(certs[u])]
+    not_using = [u for u in serving
+                 if acks.get(u, {}).get("certificate") != storage.digest(certs[u])]
     if not_using:
         return _rollover_log(f"waiting for {_names(not_using)} to use their new "
                              "certificate")
@@ -476,9 +475,12 @@ def _names(units: List[str]) -> str:
 
 
 def _untrusting(tls) -> List[str]:
-    """Units holding a certificate that have not acknowledged the published bundle."""
+    """Units holding a certificate that have not acknowledged the published bundle and
+    intermediates (``unit.trust_digest``)."""
+    from . import unit
+
     certs, acks = tls.get_certificates(), tls.installed_acks()
-    bundle_digest = storage.digest(tls.get_ca_bundle())
+    bundle_digest = unit.trust_digest(tls.get_ca_bundle(), tls.get_ca_intermediates())
     units = set(tls.peer_units()) | {tls.local_unit_name}
     return sorted(u for u in units if u in certs
                   and acks.get(u, {}).get("ca-bundle") != bundle_digest)

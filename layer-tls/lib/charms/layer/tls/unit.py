@@ -202,7 +202,9 @@ def _install_bundle(tls, settings: Settings, bundle_pem: str) -> Optional[str]:
     if not cert_pem or not key_pem:
         return None
     outcome = "unchanged"
-    if kv.get(storage.INSTALLED_BUNDLE) != bundle_pem:
+    intermediates = tls.get_ca_intermediates()
+    if (kv.get(storage.INSTALLED_BUNDLE) != bundle_pem
+            or (kv.get(storage.INSTALLED_INTERMEDIATES) or "") != intermediates):
         try:
             pki.load_certificates(bundle_pem)
         except Exception as exc:  # noqa: BLE001 - relation data: never a hook crash loop
@@ -212,7 +214,7 @@ def _install_bundle(tls, settings: Settings, bundle_pem: str) -> Optional[str]:
         kv.set(storage.INSTALLED_BUNDLE, bundle_pem)
         # the CRLs of the bundle's CAs are checked with the intermediates that came with
         # it; the installed certificate keeps its own chain (INSTALLED_CHAIN)
-        kv.set(storage.INSTALLED_INTERMEDIATES, tls.get_ca_intermediates())
+        kv.set(storage.INSTALLED_INTERMEDIATES, intermediates)
         hookenv.log("layer:tls: installed a new CA bundle (the certificate stays until "
                     "the new one is signed)")
         outcome = "changed"
@@ -229,13 +231,25 @@ def bundle_to_install(tls) -> bool:
                                  or bundle_pem.count("BEGIN CERTIFICATE") > 1)
 
 
+def trust_digest(bundle_pem: str, intermediates_pem: str) -> str:
+    """What a unit acknowledges in a CA rollover: the bundle it trusts and the
+    intermediates it installed with it (and the CRLs they verify): a switch under the
+    same root changes only those. The bundle's digest alone when there are none."""
+    return storage.digest((bundle_pem or "") + (intermediates_pem or ""))
+
+
 def acknowledge_installed(tls, cert_pem: str, bundle_pem: str) -> None:
-    """During a CA rollover (the bundle holds more than one CA) tell the leader which
-    bundle and certificate are in use here, so it moves to the next phase only once every
-    unit is there; afterwards withdraw the acknowledgement. Outside a rollover nothing is
-    written (a unit-data write wakes every peer)."""
-    if bundle_pem.count("BEGIN CERTIFICATE") > 1:
-        tls.publish_installed(storage.digest(bundle_pem), storage.digest(cert_pem))
+    """During a CA rollover (the bundle holds more than one CA, or ``ca-intermediates``
+    more than one certificate: a switch under the same root, or an operator's chain of
+    several levels) tell the leader which bundle, intermediates and certificate are in use
+    here, so it moves to the next phase only once every unit is there; afterwards
+    withdraw the acknowledgement. Otherwise nothing is written (a unit-data write wakes
+    every peer)."""
+    intermediates = unitdata.kv().get(storage.INSTALLED_INTERMEDIATES) or ""
+    if bundle_pem.count("BEGIN CERTIFICATE") > 1 or intermediates.count(
+            "BEGIN CERTIFICATE") > 1:
+        tls.publish_installed(trust_digest(bundle_pem, intermediates),
+                              storage.digest(cert_pem))
     else:
         tls.publish_installed(None, None)
 

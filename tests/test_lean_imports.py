@@ -10,7 +10,8 @@ HOOK_PATH_MODULES = ["charms.layer.tls.names", "charms.layer.tls.unit", "charms.
                      "charms.layer.tls.status", "charms.layer.tls.settings",
                      "charms.layer.tls.storage", "charms.layer.tls.ca_store",
                      "charms.layer.tls.sans", "charms.layer.tls.actions",
-                     "charms.layer.tls.transfer", "charms.layer.tls.revocation", "tlslib"]
+                     "charms.layer.tls.transfer", "charms.layer.tls.revocation",
+                     "charms.layer.tls.operator_ca", "tlslib"]
 
 
 def loaded_after_import(modules):

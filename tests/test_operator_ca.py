@@ -405,3 +405,15 @@ def test_hostile_contents_only_ever_give_a_named_problem_without_key_material(co
         return
     assert pki.ca_problem(ca) is None  # what passes can sign
 
+
+
+def test_without_secrets_the_option_is_refused_and_a_self_made_ca_serves(
+        tmp_path, secrets, hostnames, monkeypatch):
+    monkeypatch.setattr(ca_store, "secrets_supported", lambda version=None: False)
+    juju, rid, units = deploy(tmp_path, secrets, units=2,
+                              config={"tls_ca_secret": "secret:d0e1ghcth02bs28hf5l0"})
+    for unit in units:
+        assert_unit_has_valid_certificate(juju, unit)
+    assert secrets.calls == []  # no secret-get on a Juju without secrets
+    assert juju.status(units[0]) == (
+        "blocked", "tls_ca_secret needs Juju secrets (Juju 3.1 or later)")

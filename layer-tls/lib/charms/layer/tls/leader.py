@@ -62,7 +62,7 @@ def _new_ca(settings: Settings, *, generated: bool = False):
     under a new root whose key is discarded (``pki.create_ca_chain``)."""
     from . import pki
 
-    if settings.ca_secret and not generated:
+    if settings.ca_secret and not generated and ca_store.secrets_supported():
         from . import operator_ca
 
         try:
@@ -140,7 +140,8 @@ def ensure_ca(tls, settings: Settings):
                     "is not adopted yet); not making a second CA")
             return _replace_ca(tls, settings, "the published CA's key is not in the CA store")
         ca = _new_ca(settings)
-        _keep(ca, "tls_ca_secret" if settings.ca_secret else "")
+        _keep(ca, "tls_ca_secret" if settings.ca_secret and ca_store.secrets_supported()
+              else "")
         hookenv.log("layer:tls: created the application CA")
         return ca
     try:

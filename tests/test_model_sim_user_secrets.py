@@ -151,3 +151,23 @@ def test_user_secret_commands_refuse_a_secret_the_model_does_not_own(model):  # 
                  lambda: m.remove_user_secret(uri)):
         with pytest.raises(UserSecretError, match="permission denied"):
             call()
+
+
+def test_a_secret_config_option_takes_a_uri_and_reads_as_that_string(tmp_path):
+    from model import Model
+    from test_model_sim import make_charm
+
+    charm = make_charm(tmp_path / "charm")
+    (charm / "config.yaml").write_text(
+        "options:\n  ca: {type: secret, description: d}\n")
+    m = Model(charm, tmp_path, first_leader="first")
+    m.deploy(1)
+    m.settle()
+    uri = m.add_user_secret({"key": "v"})
+    with pytest.raises(UserSecretError, match='invalid secret URI for option "ca"'):
+        m.set_config({"ca": "not-a-uri"})
+    m.set_config({"ca": uri})
+    m.settle()
+    with m.hook_context("fake/0") as tool:
+        assert tool("config-get", "ca").stdout == f"{uri}\n"
+    m.set_config({"ca": ""})  # cleared

@@ -452,6 +452,24 @@ def _user_content(content):
     return encoded
 
 
+def check_secret_uri(text, option):
+    """A value for a config option of ``type: secret``: a secret URI (core/secrets/secret.go
+    ParseURI: scheme ``secret``, an optional source model UUID, a 20-character xid), else
+    UserSecretError as ``juju config`` refuses it."""
+    xid = text
+    if text.startswith("secret://"):
+        host, _, xid = text[len("secret://"):].partition("/")
+        if not re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+                            host):
+            raise UserSecretError(f'invalid secret URI for option "{option}": host '
+                                  f'controller UUID "{host}" not valid')
+    elif text.startswith("secret:"):
+        xid = text[len("secret:"):]
+    if not re.fullmatch(r"[0-9a-v]{20}", xid):
+        raise UserSecretError(f'invalid secret URI for option "{option}": secret URI '
+                              f'"{text}" not valid')
+
+
 def _user_secret(st, uri):
     """The xid of the model-owned secret ``uri`` names (secret:<xid>, the long form or a
     bare xid), or UserSecretError as the client facade's not-found/permission errors."""

@@ -300,6 +300,10 @@ class Model:
             if isinstance(value, str):
                 return value.lower() in ("true", "yes", "1")
             return bool(value)
+        if kind == "secret" and str(value):
+            # apiserver/facades/client/application/application.go validateSecretConfig:
+            # a secret option holds a secret URI (or ""); config-get reads it as that string
+            _secrets.check_secret_uri(str(value), name)
         return str(value)
 
     def _initial_state(self, config):

@@ -417,3 +417,39 @@ def test_without_secrets_the_option_is_refused_and_a_self_made_ca_serves(
     assert secrets.calls == []  # no secret-get on a Juju without secrets
     assert juju.status(units[0]) == (
         "blocked", "tls_ca_secret needs Juju secrets (Juju 3.1 or later)")
+
+
+def test_a_failed_hook_that_started_a_switch_is_redone_by_its_retry(operator, secrets):
+    """The switch's writes (the CA secret, the app data, unitdata) commit with the hook:
+    a failure after it started leaves nothing behind, and Juju's retry of the same hook
+    starts it again."""
+    juju, rid, units, root, intermediate, uri = operator
+    before = published(juju, rid)
+    stored_before = stored(secrets)
+    juju.set_config(units[0], tls_ca_secret=uri)
+
+    def fail():
+        raise RuntimeError("the hook dies after the handlers ran")
+
+    run = juju.run_hook(units[0], "config-changed", call=fail, check=False)
+    assert run.error is not None
+    assert published(juju, rid) == before and stored(secrets) == stored_before
+    juju.run_hook(units[0], "config-changed")  # the retry
+    assert bundle_count(juju, rid) == 2
+    for unit in units[1:]:
+        juju.set_config(unit, tls_ca_secret=uri)
+        juju.run_hook(unit, "config-changed")
+    settle_checking_trust(juju, units)
+    assert_on_ca(juju, rid, units, root, intermediate)
+
+
+def test_a_grant_revoked_later_blocks_and_the_operator_ca_keeps_serving(operator, secrets):
+    juju, rid, units, root, intermediate, uri = operator
+    set_everywhere(juju, units, tls_ca_secret=uri)
+    settle_checking_trust(juju, units)
+    secrets.revoke_user_secret(uri, juju.app)
+    juju.set_leader(units[1])  # a new leader looks at the secret
+    juju.run_hook(units[1], "leader-elected")
+    juju.settle()
+    assert juju.status(units[1])[1].startswith("tls_ca_secret: secret not granted")
+    assert_on_ca(juju, rid, units, root, intermediate)  # nothing lost

@@ -453,3 +453,17 @@ def test_a_grant_revoked_later_blocks_and_the_operator_ca_keeps_serving(operator
     juju.settle()
     assert juju.status(units[1])[1].startswith("tls_ca_secret: secret not granted")
     assert_on_ca(juju, rid, units, root, intermediate)  # nothing lost
+
+
+def test_a_new_revision_during_a_running_rollover_is_taken_once_it_ends(operator, secrets):
+    """secret-changed comes once: a new CA in the secret while the switch to the previous
+    one runs waits for it to end, then the application moves on to the newest."""
+    juju, rid, units, root, intermediate, uri = operator
+    set_everywhere(juju, units, tls_ca_secret=uri)
+    assert bundle_count(juju, rid) == 2  # running
+    newer_root, newer = make_external_ca("Operator CA, new root")
+    secrets.update_user_secret(uri, content_of(newer))
+    juju.secret_event = {"JUJU_SECRET_ID": uri, "JUJU_SECRET_LABEL": ""}
+    juju.run_hook(units[0], "secret-changed")
+    settle_checking_trust(juju, units)
+    assert_on_ca(juju, rid, units, newer_root, newer)

@@ -172,15 +172,16 @@ def _rollover_duties(tls, settings) -> None:
     kv = unitdata.kv()
     try:
         running = leader.switch_running(tls)
-        if not running and operator_ca.wanted(settings):
+        if operator_ca.wanted(settings):
             # tls_ca_secret set, changed, cleared or given a new revision (operator_ca)
-            if settings.problem():
-                kv.set(operator_ca.PENDING, True)  # once the config is valid again
-                return
-            started = operator_ca.reconcile(tls, settings)
-            if started:
-                kv.set(status.LEADER_ROLLOVER, started)
-                return
+            if running or settings.problem():
+                if not kv.get(operator_ca.PENDING):  # after the rollover / a valid config
+                    kv.set(operator_ca.PENDING, True)
+            else:
+                started = operator_ca.reconcile(tls, settings)
+                if started:
+                    kv.set(status.LEADER_ROLLOVER, started)
+                    return
         due = not running and hookenv.hook_name() == "update-status" and leader.rollover_due(tls)
         if not running and not due:
             if kv.get(status.LEADER_ROLLOVER) is not None:

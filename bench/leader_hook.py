@@ -10,9 +10,10 @@ and counted.
 config-changed, start: it makes the CA, its key and its own certificate) in a throw-away
 process and saves the leader's unitdata, the relation data, leader settings and the CA
 secret to DIR/state.json, with N peers each holding a P-256 CSR and its claims. With
-``warm`` the leader has seen the peers' data before (charms.reactive keeps a hash of every
-key of every peer in unitdata, updated in each relation hook): only the CSRs are unsigned.
-Without it, this hook is the first to see any of it (the worst case).
+``warm`` the leader has seen the peers' data before (the endpoint keeps a hash of every
+key of every peer in unitdata for charms.reactive's ``changed`` flags, updated in the hooks
+about that peer): only the CSRs are unsigned. Without it, this hook is the first to see any
+of it, and the endpoint's first look compares every peer's data (the worst case).
 ``hook`` starts from that state in a fresh interpreter: the cost of interpreter start and
 imports is real, the setup of the fake model is timed apart and left out.
 """

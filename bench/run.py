@@ -6,7 +6,9 @@ Sections: pki (this library vs the openssl CLI and easy-rsa), leader (one leader
 signing 1,000 pending CSRs, in-process fake hook tools), hooks (quiet hooks of a charm with
 and without layer:tls in the simulated model), model (hooks to settle N = 1, 3, 10, 30
 units, tool calls per hook, bytes published; N = 100 with `--model-max-n 100`; the slow one:
-`--skip model` or BENCH_SKIP=model leaves it out), sim (the simulator's hook-tool call and a
+`--skip model` or BENCH_SKIP=model leaves it out), peers (what the peer relation hooks
+of tls-demo read, N = 3, 10, 30, with the interface before and after it read only the
+hook's remote unit), sim (the simulator's hook-tool call and a
 10-unit tls-demo deploy against the previous simulator, exec'd and fast-started, and a
 30-unit deploy fast-started).
 
@@ -56,6 +58,12 @@ def _model(quick: bool) -> str:
                                    save=not quick)
 
 
+def _peers(quick: bool) -> str:
+    import peers_bench
+    return peers_bench.run_section(peers_bench.Config.quick() if quick
+                                   else peers_bench.Config(), save=not quick)
+
+
 def _sim(quick: bool) -> str:
     import sim_bench
     return sim_bench.run_section(sim_bench.Config.quick() if quick else sim_bench.Config())
@@ -67,6 +75,7 @@ SECTIONS: Dict[str, Callable[[bool], str]] = {
     "leader": _leader,
     "hooks": _hooks,
     "model": _model,
+    "peers": _peers,
     "sim": _sim,
 }
 

@@ -15,8 +15,9 @@ import os
 from typing import Any, Dict, Iterable, List, Optional
 
 from charmhelpers.core import hookenv, unitdata
-from charms.reactive import Endpoint, clear_flag, is_flag_set, set_flag
+from charms.reactive import Endpoint, clear_flag, is_flag_set, set_flag, toggle_flag
 from charms.reactive.flags import _get_flag_value
+from charms.reactive.helpers import data_changed
 
 # Legacy flags: existing charms react to these exact strings.
 CREATE_CSR = 'create certificate signing request'
@@ -46,6 +47,9 @@ JUJU_ADDRESS_KEYS = ('ingress-address', 'private-address')
 # unitdata key: digest of the certificate we held when we last published a new CSR.
 # Used only when the leader published no signed-csrs hash for us (a legacy leader).
 _KV_CERT_BEFORE_CSR = 'tls.peers.cert-before-csr'
+# unitdata key: {"relation": id, "offers": {peer: PEM}}, the certificates for this unit under
+# the legacy key in the peers' bags, as last read (see TlsPeers._legacy_offers).
+_KV_LEGACY_OFFERS = 'tls.peers.legacy-offers'
 
 MAX_PEM_CHARS = 65536
 # Bounds on what is read from relation data (a peer's bag is hostile input): a value over
@@ -108,6 +112,7 @@ class TlsPeers(Endpoint):
         self._leader: Optional[bool] = None
         self._warned: set = set()
         self._remote_cache: Optional[Dict[str, Any]] = None
+        self._offers: Optional[Dict[str, str]] = None
 
     # ----------------------------------------------------------------- framework glue
 
@@ -133,11 +138,53 @@ class TlsPeers(Endpoint):
         # Endpoint._manage_flags skips manage_flags() in hooks of other endpoints once
         # 'joined' is set, and is never 'joined' for a single-unit app; our flags depend
         # on leadership and app data too, so they are recomputed in every hook.
-        super()._manage_flags()
+        self._manage_endpoint_flags()
         rel = self._peer_rel
         if rel is not None and rel.relation_id not in self.relations.keys():
             hookenv.atexit(rel._flush_data)
         self._update_flags()
+
+    def _manage_endpoint_flags(self) -> None:
+        """charms.reactive's automatic flags (``endpoint.<name>.joined``, ``.departed``,
+        ``.changed``, ``.changed.<key>``) with the same meaning as
+        ``Endpoint._manage_flags`` (1.5.3), reading only the bag that can have changed.
+
+        ``Endpoint._manage_flags`` reads every joined unit's bag in every hook of the
+        endpoint (one ``relation-get`` each: N-1 per hook, N cubed per deploy of a peer
+        relation). Juju runs ``relation-changed`` for a remote unit whenever that unit's
+        settings version differs from the one recorded when the unit's last hook for it
+        committed (worker/uniter/relation/resolver.go ``nextHookForRelation``, the
+        versions from state/watcher.go ``relationUnitsWatcher``; recorded by
+        worker/uniter/relation/state.go ``UpdateStateForHook``), and ``relation-joined``
+        is always followed by ``relation-changed`` for the same unit (``ChangedPending``).
+        So another unit's change is seen, and its flags set, in the hook about that unit;
+        a hook about unit X (``JUJU_REMOTE_UNIT``) reads X's bag only. The first look
+        (``joined`` not set yet: a first join, or an upgrade from an interface that did
+        not set it) still reads every joined unit, as charms.reactive does."""
+        already_joined = is_flag_set(self.expand_name('joined'))
+        hook_name = hookenv.hook_name()
+        rel_hook = hook_name.startswith(self.endpoint_name + '-relation-')
+        departed_hook = rel_hook and hook_name.endswith('-departed')
+        toggle_flag(self.expand_name('joined'), self.is_joined)
+        if departed_hook:
+            set_flag(self.expand_name('departed'))
+        elif self.is_joined:
+            clear_flag(self.expand_name('departed'))
+        if not already_joined:
+            units = list(self.all_joined_units)
+        elif rel_hook and not departed_hook:
+            remote = os.environ.get('JUJU_REMOTE_UNIT', '')
+            units = [u for u in self.all_joined_units if u.unit_name == remote]
+        else:
+            units = []  # other hooks, a departure, an app-bag change: no unit bag changed
+        for unit in units:
+            for key, value in unit.received.items():
+                data_key = (f'endpoint.{self.endpoint_name}.{unit.relation.relation_id}.'
+                            f'{unit.unit_name}.{key}')
+                if data_changed(data_key, value):
+                    set_flag(self.expand_name('changed'))
+                    set_flag(self.expand_name(f'changed.{key}'))
+        self.manage_flags()
 
     # ----------------------------------------------------------------- helpers
 
@@ -176,7 +223,8 @@ class TlsPeers(Endpoint):
 
     def _remote_bags(self) -> Dict[str, Any]:
         """Every peer's unit bag, read once per hook (remote data and membership are fixed
-        for the hook's duration), so N units cost N reads, not N squared."""
+        for the hook's duration), so N units cost N reads, not N squared. Only for what
+        needs every bag (the leader's signing and rollover); see ``_remote_bag``."""
         rel = self._relation()
         if rel is None:
             return {}
@@ -185,11 +233,34 @@ class TlsPeers(Endpoint):
                                   for unit in rel.joined_units}
         return self._remote_cache
 
+    def _remote_bag(self, unit_name: str) -> Dict[str, Any]:
+        """One peer's unit bag (one ``relation-get``, cached for the hook); {} for a unit
+        that is not in the relation."""
+        rel = self._relation()
+        if rel is None:
+            return {}
+        if self._remote_cache is not None:
+            return self._remote_cache.get(unit_name, {})
+        units = rel.joined_units
+        if unit_name not in units.keys():
+            return {}
+        return units[unit_name].received_raw.data or {}
+
     def _unit_bag(self, unit_name: str) -> Dict[str, str]:
         if unit_name == self.local_unit_name:
             bag = self._own_bag()
             return {} if bag is None else bag.data
-        return self._remote_bags().get(unit_name, {})
+        return self._remote_bag(unit_name)
+
+    def _hook_remote_unit(self) -> Optional[str]:
+        """The remote unit this hook is about: ``JUJU_REMOTE_UNIT`` in a -joined or
+        -changed hook of this endpoint, else None (a departure, an app-bag change, any
+        other hook)."""
+        hook_name = hookenv.hook_name()
+        if hook_name not in (f'{self.endpoint_name}-relation-joined',
+                             f'{self.endpoint_name}-relation-changed'):
+            return None
+        return os.environ.get('JUJU_REMOTE_UNIT') or None
 
     def _load_json(self, raw: Any, where: str, max_chars: int = MAX_JSON_CHARS,
                    problems: Optional[List[str]] = None) -> Any:
@@ -335,8 +406,10 @@ class TlsPeers(Endpoint):
         return self._relation() is not None
 
     def peer_units(self) -> List[str]:
-        """Remote units currently in the relation, sorted (never the local unit)."""
-        return sorted(self._remote_bags())
+        """Remote units currently in the relation, sorted (never the local unit); from
+        ``relation-list`` alone (no bag is read)."""
+        rel = self._relation()
+        return [] if rel is None else sorted(u.unit_name for u in rel.joined_units)
 
     # ----------------------------------------------------------------- CSR side
 
@@ -749,16 +822,56 @@ class TlsPeers(Endpoint):
         return (fresh or candidates)[0]
 
     def _legacy_candidates(self) -> List[str]:
-        """This unit's certificates under the legacy key, own bag first, then peers."""
+        """This unit's certificates under the legacy key, own bag first, then peers by
+        name (the peers' from ``_legacy_offers``)."""
         key = legacy_cert_key(self.local_unit_name)
-        bags = [(self.local_unit_name, self._unit_bag(self.local_unit_name))]
-        bags += sorted(self._remote_bags().items())
-        result = []
-        for owner, bag in bags:
-            cert = self._pem_value(bag.get(key), f'{owner} {key}', _CERT_LABELS)
-            if cert is not None:
-                result.append(cert)
-        return result
+        own = self._pem_value(self._unit_bag(self.local_unit_name).get(key),
+                              f'{self.local_unit_name} {key}', _CERT_LABELS)
+        return ([own] if own is not None else []) + [
+            cert for _, cert in sorted(self._legacy_offers().items())]
+
+    def _legacy_offers(self) -> Dict[str, str]:
+        """``{peer: certificate}``: the peers whose unit bag holds a certificate for this
+        unit under the legacy key (what a legacy leader publishes), kept in unitdata.
+
+        Read in full only on the first look (nothing stored yet for this relation: a new
+        unit, or the first hook after an upgrade from a version that did not store it);
+        after that a hook re-reads only the bag of the unit it is about. Juju runs
+        ``relation-joined`` then ``relation-changed`` for every unit that enters, and
+        ``relation-changed`` for a unit whenever its bag changed after this unit's last
+        committed hook about it (worker/uniter/relation/resolver.go
+        ``nextHookForRelation``), so every change of a peer's bag is seen in a hook about
+        that peer; unitdata is saved only when the hook succeeds, like Juju's record of
+        the version seen. Peers no longer in the relation are dropped."""
+        if self._offers is not None:
+            return self._offers
+        rel = self._relation()
+        if rel is None:
+            return {}
+        key = legacy_cert_key(self.local_unit_name)
+        present = set(self.peer_units())
+        kv = unitdata.kv()
+        stored = kv.get(_KV_LEGACY_OFFERS)
+        if (isinstance(stored, dict) and stored.get('relation') == rel.relation_id
+                and isinstance(stored.get('offers'), dict)):
+            offers = {owner: cert for owner, cert in stored['offers'].items()
+                      if owner in present and looks_like_pem(cert)}
+            remote = self._hook_remote_unit()
+            owners = [remote] if remote in present else []
+        else:
+            offers, owners = {}, sorted(present)
+        for owner in owners:
+            cert = self._pem_value(self._remote_bag(owner).get(key), f'{owner} {key}',
+                                   _CERT_LABELS)
+            if cert is None:
+                offers.pop(owner, None)
+            else:
+                offers[owner] = cert
+        value = {'relation': rel.relation_id, 'offers': offers}
+        if stored != value:
+            kv.set(_KV_LEGACY_OFFERS, value)
+        self._offers = offers
+        return offers
 
     def signed_cert_is_current(self) -> bool:
         """Whether this unit's certificate was issued for its current CSR: the app
@@ -782,6 +895,9 @@ class TlsPeers(Endpoint):
             for flag in LEGACY_FLAGS + (DEPARTED,):
                 clear_flag(flag)
             return
+        # The record of the peers' legacy offers follows every hook about a peer, also
+        # while the app bag serves this unit (it may stop: a removal, a revocation).
+        self._legacy_offers()
         value = self._flag_value()
         # Set when nothing is published yet; kept while set (a request). Re-setting also
         # gives the flag our value if an upper layer set it bare (legacy charms may).

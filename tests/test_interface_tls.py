@@ -459,3 +459,179 @@ def test_nothing_holding_a_private_key_is_ever_published(tmp_path):
     assert "PRIVATE KEY" not in json.dumps(run.relation_sets)
     assert juju.unit_bag(rid, a1)["csr"] == fake_csr(a1)
     assert any("refused to publish csr" in message for _, message in run.logs)
+
+
+# ---------------------------------------------------------------- what a hook reads
+# Juju runs relation-changed for a peer whenever its bag changed (after joined, always):
+# a hook about peer X reads X's bag, this unit's own and the app bag, never the others'
+# (worker/uniter/relation/resolver.go nextHookForRelation). The leader still reads every
+# CSR where it uses them (signing), once per hook.
+
+
+def _reading(juju, unit, hook, **kw):
+    """Run ``hook`` on ``unit``; (the run, the owners of the bags it read with
+    relation-get: unit names, or the app name for the app bag)."""
+    read = []
+    tool = juju._tool_relation_get
+
+    def counting(attribute=None, unit=None, rid=None, app=None):
+        from charmhelpers.core import hookenv
+
+        read.append(app.split('/')[0] if app else unit or hookenv.remote_unit())
+        return tool(attribute, unit, rid, app)
+
+    juju._tool_relation_get = counting
+    try:
+        run = juju.run_hook(unit, hook, **kw)
+    finally:
+        del juju._tool_relation_get
+    return run, read
+
+
+def test_a_non_leader_hook_about_one_peer_reads_only_that_peers_bag(tmp_path):
+    juju, rid, names = _model(tmp_path, units=5)
+    a2, a3 = names[2], names[3]
+    _, read = _reading(juju, a2, 'certificates-relation-changed', rid=rid, remote_unit=a3)
+    assert sorted(read) == sorted([a2, a3, juju.app])  # own, the peer's, the app bag
+    _, read = _reading(juju, a2, 'certificates-relation-joined', rid=rid, remote_unit=a3)
+    assert sorted(read) == sorted([a2, a3, juju.app])
+    for hook in ('update-status', 'leader-settings-changed'):
+        _, read = _reading(juju, a2, hook)
+        assert sorted(read) == sorted([a2, juju.app]), hook
+    _, read = _reading(juju, a2, 'certificates-relation-changed', rid=rid)  # app bag
+    assert sorted(read) == sorted([a2, juju.app])
+
+
+def test_a_non_leader_departed_hook_reads_only_the_departing_bag(tmp_path):
+    """charms.reactive keeps a copy of the departing unit's bag (its departed-units list);
+    no other peer's bag is read."""
+    juju, rid, names = _model(tmp_path, units=4)
+    a1, a3 = names[1], names[3]
+    juju.leave(rid, a3, hooks=False)
+    run, read = _reading(juju, a1, 'certificates-relation-departed', rid=rid,
+                         remote_unit=a3, departing_unit=a3)
+    assert run.ok and sorted(read) == sorted([a1, a3, juju.app])
+    assert juju.flag_set(a1, 'endpoint.certificates.departed')
+
+
+def test_a_non_leader_waiting_for_its_certificate_reads_no_other_peer(tmp_path):
+    """Before its certificate arrives the unit looks for it under the legacy key too
+    (a legacy leader's bag): in the hook about each peer, not in every hook."""
+    juju, rid, names = _model(tmp_path, units=5, handlers=False, enter=False)
+    for unit in names:
+        juju.enter(rid, unit, hooks=False)
+    a1, a3 = names[1], names[3]
+    juju.run_hook(a1, 'certificates-relation-created', rid=rid)  # the first look
+    _, read = _reading(juju, a1, 'certificates-relation-changed', rid=rid, remote_unit=a3)
+    assert sorted(read) == sorted([a1, a3, juju.app])
+    assert not juju.flag_set(a1, SIGNED)
+
+
+def test_the_leader_reads_every_csr_in_its_hooks(tmp_path):
+    juju, rid, names = _model(tmp_path, units=4)
+    _, read = _reading(juju, names[0], 'update-status')
+    assert sorted(read) == sorted(names + [juju.app])
+
+
+def test_a_peers_change_sets_the_changed_flags_in_the_hook_about_it(tmp_path):
+    """charms.reactive's endpoint.<name>.changed[.<key>] flags: set in the hook about the
+    peer whose bag changed (Juju runs one for every change), not in hooks about others."""
+    juju, rid, (a0, a1, a2) = _model(tmp_path, units=3)
+    flag = 'endpoint.certificates.changed.extra'
+    juju.set_unit_data(rid, a1, extra='1')  # committed; its relation-changed comes next
+    juju.run_hook(a2, 'certificates-relation-changed', rid=rid, remote_unit=a0)
+    assert not juju.flag_set(a2, flag)
+    juju.run_hook(a2, 'certificates-relation-changed', rid=rid, remote_unit=a1)
+    assert juju.flag_set(a2, flag) and juju.flag_set(a2, 'endpoint.certificates.changed')
+    juju.run_hook(a2, 'certificates-relation-changed', rid=rid, remote_unit=a1,
+                  call=lambda: __import__('charms.reactive').reactive.clear_flag(flag))
+    juju.run_hook(a2, 'certificates-relation-changed', rid=rid, remote_unit=a1)
+    assert not juju.flag_set(a2, flag)  # unchanged data: not set again
+    juju.set_unit_data(rid, a1, extra='2')
+    juju.run_hook(a2, 'certificates-relation-changed', rid=rid, remote_unit=a1)
+    assert juju.flag_set(a2, flag)
+
+
+def test_the_first_look_reads_every_peer_and_sets_the_changed_flags(tmp_path):
+    """Without the joined flag (a first join, or an upgrade from an interface that did not
+    set it) every joined unit's bag is read once, as charms.reactive does."""
+    juju, rid, (a0, a1, a2) = _model(tmp_path, units=3)
+    juju.set_unit_data(rid, a1, extra='1')
+    juju.run_hook(a2, 'update-status', call=lambda: __import__('charms.reactive').reactive
+                  .clear_flag('endpoint.certificates.joined'))
+    _, read = _reading(juju, a2, 'update-status')
+    assert sorted(read) == sorted([a0, a1, a2, juju.app])
+    assert juju.flag_set(a2, 'endpoint.certificates.changed.extra')
+    assert juju.flag_set(a2, 'endpoint.certificates.joined')
+    _, read = _reading(juju, a2, 'update-status')
+    assert sorted(read) == sorted([a2, juju.app])
+
+
+def _legacy_model(tmp_path):
+    """tls/0 plays a legacy leader (certificates in its unit bag only), no handlers."""
+    juju, rid, names = _model(tmp_path, units=3, handlers=False, enter=False)
+    for unit in names:
+        juju.enter(rid, unit, hooks=False)
+    for unit in names[1:]:
+        juju.set_unit_data(rid, unit, csr=fake_csr(unit))
+        juju.run_hook(unit, 'certificates-relation-created', rid=rid)
+    return juju, rid, names
+
+
+def test_a_legacy_certificate_is_served_in_hooks_about_other_peers_too(tmp_path):
+    juju, rid, (a0, a1, a2) = _legacy_model(tmp_path)
+    csr = juju.unit_bag(rid, a1)['csr']
+    cert = fake_cert(csr, 'legacy')
+    juju.set_unit_data(rid, a0, **{a1 + '_signed_certificate': cert})
+    juju.run_hook(a1, 'certificates-relation-changed', rid=rid, remote_unit=a0)
+    assert juju.flag_set(a1, SIGNED)
+    for kw in ({'rid': rid, 'remote_unit': a2}, {}):
+        run, read = _reading(juju, a1, 'certificates-relation-changed' if kw
+                             else 'update-status', **kw)
+        assert a0 not in read
+        assert SIGNED in run.flags
+        assert _endpoint_call(juju, a1, 'get_signed_cert') == cert
+    # withdrawn: seen in the hook about its owner
+    juju.set_unit_data(rid, a0, **{a1 + '_signed_certificate': None})
+    juju.run_hook(a1, 'certificates-relation-changed', rid=rid, remote_unit=a0)
+    assert not juju.flag_set(a1, SIGNED)
+    assert _endpoint_call(juju, a1, 'get_signed_cert') is None
+
+
+def test_a_legacy_certificate_leaves_with_its_owner(tmp_path):
+    juju, rid, (a0, a1, a2) = _legacy_model(tmp_path)
+    cert = fake_cert(juju.unit_bag(rid, a1)['csr'], 'legacy')
+    juju.set_unit_data(rid, a0, **{a1 + '_signed_certificate': cert})
+    juju.run_hook(a1, 'certificates-relation-changed', rid=rid, remote_unit=a0)
+    assert juju.flag_set(a1, SIGNED)
+    juju.leave(rid, a0)
+    assert not juju.flag_set(a1, SIGNED)
+    assert _endpoint_call(juju, a1, 'get_signed_cert') is None
+
+
+def test_after_an_upgrade_the_first_hook_finds_a_legacy_certificate(tmp_path):
+    """A unit upgraded from a version that kept no record reads every bag once."""
+    juju, rid, (a0, a1, a2) = _legacy_model(tmp_path)
+    cert = fake_cert(juju.unit_bag(rid, a1)['csr'], 'legacy')
+    juju.set_unit_data(rid, a0, **{a1 + '_signed_certificate': cert})
+    juju.kv(a1).unset('tls.peers.legacy-offers')
+    juju.kv(a1).flush()
+    _, read = _reading(juju, a1, 'upgrade-charm')
+    assert a0 in read and a2 in read
+    assert juju.flag_set(a1, SIGNED)
+
+
+def test_the_record_of_legacy_certificates_follows_while_the_app_bag_serves(tmp_path):
+    """A peer's legacy offer withdrawn while the app bag served this unit is not used
+    once the app bag stops serving it."""
+    juju, rid, (a0, a1, a2) = _legacy_model(tmp_path)
+    csr = juju.unit_bag(rid, a1)['csr']
+    juju.set_unit_data(rid, a2, **{a1 + '_signed_certificate': fake_cert(csr, 'old')})
+    juju.run_hook(a1, 'certificates-relation-changed', rid=rid, remote_unit=a2)
+    juju.set_app_data(rid, certificates=json.dumps({a1: fake_cert(csr, 'new')}))
+    juju.run_hook(a1, 'certificates-relation-changed', rid=rid)
+    juju.set_unit_data(rid, a2, **{a1 + '_signed_certificate': None})
+    juju.run_hook(a1, 'certificates-relation-changed', rid=rid, remote_unit=a2)
+    juju.set_app_data(rid, certificates=None)
+    juju.run_hook(a1, 'certificates-relation-changed', rid=rid)
+    assert _endpoint_call(juju, a1, 'get_signed_cert') is None

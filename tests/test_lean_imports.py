@@ -11,7 +11,8 @@ HOOK_PATH_MODULES = ["charms.layer.tls.names", "charms.layer.tls.unit", "charms.
                      "charms.layer.tls.storage", "charms.layer.tls.ca_store",
                      "charms.layer.tls.sans", "charms.layer.tls.actions",
                      "charms.layer.tls.transfer", "charms.layer.tls.revocation",
-                     "charms.layer.tls.operator_ca", "tlslib"]
+                     "charms.layer.tls.operator_ca", "charms.layer.tls.ca_provider",
+                     "charms.layer.tls.ca_request_store", "tlslib"]
 
 
 def loaded_after_import(modules):

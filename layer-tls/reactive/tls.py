@@ -183,6 +183,10 @@ def _rollover_duties(tls, settings) -> None:
                     kv.set(status.LEADER_ROLLOVER, started)
                     return
         due = not running and hookenv.hook_name() == "update-status" and leader.rollover_due(tls)
+        if due:
+            from charms.layer.tls import ca_provider
+
+            due = not ca_provider.renews_ca(settings)  # a related CA provider renews the CA
         if not running and not due:
             if kv.get(status.LEADER_ROLLOVER) is not None:
                 kv.set(status.LEADER_ROLLOVER, None)  # written once, not in every quiet hook

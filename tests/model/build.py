@@ -41,7 +41,8 @@ class BuildError(RuntimeError):
 
 def _interfaces():
     found = {"tls": ROOT / "interface-tls",
-             "certificate_transfer": ROOT / "interface-certificate-transfer"}
+             "certificate_transfer": ROOT / "interface-certificate-transfer",
+             "tls-certificates": ROOT / "interface-tls-certificates"}
     if INTERFACES_DIR.is_dir():
         for d in sorted(INTERFACES_DIR.iterdir()):
             if (d / "interface.yaml").exists():

@@ -24,6 +24,8 @@ MAX_ASKS = 2  # new requests after certificates born expired, then wait (clocks 
 LEADER_ROLLOVER = "layer.tls.leader.rollover"  # a running CA rollover's phase, or None
 # tls_permitted_names permits names the CA's name constraints exclude (leader.check_namespace)
 LEADER_NAMESPACE = "layer.tls.leader.namespace"
+# what the leader says of its CA provider (ca_provider): {"blocked": bool, "message": str}
+LEADER_PROVIDER = "layer.tls.leader.ca-provider"
 # the operator's CA (operator_ca): why the secret of tls_ca_secret is not used, or None;
 # and a note when the CA in use from it nears its end
 OPERATOR_CA_PROBLEM = "layer.tls.leader.operator-ca-problem"
@@ -41,6 +43,9 @@ def compute(tls, is_leader: bool, leader_blocked: Optional[str]) -> Tuple[str, s
         return "blocked", kv.get(OPERATOR_CA_PROBLEM)
     if is_leader and kv.get(LEADER_NAMESPACE):
         return "blocked", kv.get(LEADER_NAMESPACE)
+    provider = (kv.get(LEADER_PROVIDER) or {}) if is_leader else {}
+    if provider.get("blocked") and provider.get("message"):
+        return "blocked", provider["message"]
     # The CSR as published (what the leader judged), not unitdata's copy.
     own_csr = tls.own_csr() if tls is not None else None
     if own_csr and kv.get(storage.CSR_NAMES) == {"dns": [], "ips": []}:
@@ -77,6 +82,8 @@ def compute(tls, is_leader: bool, leader_blocked: Optional[str]) -> Tuple[str, s
             message += " (CA key kept in leader settings: this Juju has no secrets)"
         if is_leader and kv.get(LEADER_ROLLOVER):
             message += f"; {kv.get(LEADER_ROLLOVER)}"
+        if provider.get("message"):
+            message += f"; {provider['message']}"
         if is_leader and kv.get(OPERATOR_CA_NOTE):
             message += f"; {kv.get(OPERATOR_CA_NOTE)}"
         barred = tls.get_barred() if is_leader and tls is not None else []

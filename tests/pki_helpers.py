@@ -94,6 +94,16 @@ def make_external_ca(common_name: str = "Operator CA", *, path_length: Optional[
     return root, pki.CertificateAuthority(cert, key, (root.certificate,))
 
 
+def secret_content(ca: pki.CertificateAuthority) -> Dict[str, str]:
+    """The content of an operator's CA secret for ``ca``: certificate, key and, under a
+    root, the chain (the keys ``tls_ca_secret`` reads)."""
+    content = {"certificate": pki.certificate_to_pem(ca.certificate),
+               "private-key": pki.private_key_to_pem(ca.private_key).decode()}
+    if ca.chain:
+        content["chain"] = pki.certificates_to_pem(ca.chain)
+    return content
+
+
 def permissive_claims(dns_names: Sequence[str] = (), ip_addresses: Sequence[str] = ()
                       ) -> policy.Claims:
     """Claims that allow exactly the given names and forbid nothing else."""

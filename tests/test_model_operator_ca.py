@@ -19,17 +19,9 @@ from model_checks import (
     step_checking,
     unit_files,
 )
-from pki_helpers import make_external_ca
+from pki_helpers import make_external_ca, secret_content
 
 pytestmark = [pytest.mark.model, pytest.mark.slow]
-
-
-def content_of(ca):
-    content = {"certificate": pki.certificate_to_pem(ca.certificate),
-               "private-key": pki.private_key_to_pem(ca.private_key).decode()}
-    if ca.chain:
-        content["chain"] = pki.certificates_to_pem(ca.chain)
-    return content
 
 
 def published(model):
@@ -70,7 +62,7 @@ def test_the_operator_ca_from_a_user_secret_switching_both_ways(make_model):
     check_all(model, model.port)
     self_made = published(model)
     root, intermediate = make_external_ca("Operator CA")
-    uri = model.add_user_secret(content_of(intermediate), label="operator-ca")
+    uri = model.add_user_secret(secret_content(intermediate), label="operator-ca")
 
     # not granted yet: the leader says so and nothing changes
     model.set_config({"tls_ca_secret": uri})
@@ -91,7 +83,7 @@ def test_the_operator_ca_from_a_user_secret_switching_both_ways(make_model):
 
     # a new revision whose key does not match: blocked, nothing changes
     on_operator_ca = published(model)
-    bad = content_of(intermediate)
+    bad = secret_content(intermediate)
     bad["private-key"] = pki.private_key_to_pem(pki.generate_private_key()).decode()
     model.update_user_secret(uri, bad)
     assert model.pending() == {model.leader: "secret-changed"}  # the leader read it
@@ -104,7 +96,7 @@ def test_the_operator_ca_from_a_user_secret_switching_both_ways(make_model):
 
     # the same root, a new intermediate: every leaf reissued from it
     _, renewed = make_external_ca("Operator CA 2", root=root)
-    model.update_user_secret(uri, content_of(renewed))
+    model.update_user_secret(uri, secret_content(renewed))
     seen_both = []
 
     def check():

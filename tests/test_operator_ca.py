@@ -13,7 +13,7 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pki_helpers import make_external_ca
+from pki_helpers import make_external_ca, secret_content
 from test_layer_lifecycle import bundle_count, settle_checking_trust
 from tls_harness import (
     all_published_text,
@@ -22,15 +22,6 @@ from tls_harness import (
     installed,
     run_action,
 )
-
-
-def content_of(ca):
-    """A secret's content for ``ca`` (certificate, key and, under a root, the chain)."""
-    content = {"certificate": pki.certificate_to_pem(ca.certificate),
-               "private-key": pki.private_key_to_pem(ca.private_key).decode()}
-    if ca.chain:
-        content["chain"] = pki.certificates_to_pem(ca.chain)
-    return content
 
 
 def reads_of(secrets, uri, since=0):
@@ -78,7 +69,7 @@ def operator(tmp_path, secrets, hostnames):
     intermediate under it in a user secret granted to the application."""
     juju, rid, units = deploy(tmp_path, secrets)
     root, intermediate = make_external_ca()
-    uri = secrets.add_user_secret(content_of(intermediate), label="my-ca")
+    uri = secrets.add_user_secret(secret_content(intermediate), label="my-ca")
     secrets.grant_user_secret(uri, juju.app)
     return juju, rid, units, root, intermediate, uri
 
@@ -112,7 +103,7 @@ def test_a_new_intermediate_under_the_same_root_reissues_every_leaf(operator, se
     set_everywhere(juju, units, tls_ca_secret=uri)
     settle_checking_trust(juju, units)
     _, renewed = make_external_ca("Operator CA 2", root=root)
-    assert secrets.update_user_secret(uri, content_of(renewed)) == 2
+    assert secrets.update_user_secret(uri, secret_content(renewed)) == 2
     juju.secret_event = {"JUJU_SECRET_ID": uri, "JUJU_SECRET_LABEL": ""}
     juju.run_hook(units[0], "secret-changed")  # Juju tells the leader, which read it
     bundle, intermediates, _ = published(juju, rid)
@@ -145,7 +136,7 @@ def test_a_later_leader_finishes_a_same_root_switch(operator, secrets):
     set_everywhere(juju, units, tls_ca_secret=uri)
     settle_checking_trust(juju, units)
     _, renewed = make_external_ca("Operator CA 2", root=root)
-    secrets.update_user_secret(uri, content_of(renewed))
+    secrets.update_user_secret(uri, secret_content(renewed))
     juju.secret_event = {"JUJU_SECRET_ID": uri, "JUJU_SECRET_LABEL": ""}
     juju.run_hook(units[0], "secret-changed")
     juju.pending.clear()  # the old leader goes before anything else runs
@@ -178,7 +169,7 @@ def test_a_secret_not_granted_blocks_and_changes_nothing_until_granted(operator,
 
 def test_a_key_that_does_not_match_blocks_and_changes_nothing(operator, secrets):
     juju, rid, units, root, intermediate, uri = operator
-    content = content_of(intermediate)
+    content = secret_content(intermediate)
     content["private-key"] = pki.private_key_to_pem(pki.generate_private_key()).decode()
     secrets.update_user_secret(uri, content)
     before = published(juju, rid)
@@ -201,7 +192,7 @@ def test_a_bad_new_revision_keeps_the_operator_ca_in_use(operator, secrets):
     juju.settle()
     assert published(juju, rid) == before
     assert juju.status(units[0])[0] == "blocked"
-    secrets.update_user_secret(uri, content_of(intermediate))  # put back
+    secrets.update_user_secret(uri, secret_content(intermediate))  # put back
     juju.run_hook(units[0], "secret-changed")
     assert juju.status(units[0])[0] == "active"
     assert published(juju, rid) == before
@@ -209,7 +200,7 @@ def test_a_bad_new_revision_keeps_the_operator_ca_in_use(operator, secrets):
 
 def test_the_first_ca_comes_from_the_secret(tmp_path, secrets, hostnames):
     root, intermediate = make_external_ca()
-    uri = secrets.add_user_secret(content_of(intermediate))
+    uri = secrets.add_user_secret(secret_content(intermediate))
     secrets.grant_user_secret(uri, "tls")
     juju, rid, units = deploy(tmp_path, secrets, config={"tls_ca_secret": uri})
     assert_on_ca(juju, rid, units, root, intermediate)
@@ -218,7 +209,7 @@ def test_the_first_ca_comes_from_the_secret(tmp_path, secrets, hostnames):
 
 def test_a_self_signed_operator_ca_is_its_own_anchor(tmp_path, secrets, hostnames):
     ca = pki.create_ca("Operator self-signed CA", lifetime_days=3650)
-    uri = secrets.add_user_secret(content_of(ca))
+    uri = secrets.add_user_secret(secret_content(ca))
     secrets.grant_user_secret(uri, "tls")
     juju, rid, units = deploy(tmp_path, secrets)
     set_everywhere(juju, units, tls_ca_secret=uri)
@@ -288,7 +279,7 @@ def test_a_secret_changed_for_another_secret_reads_nothing(operator, secrets):
 
 SETTINGS = Settings({}, lambda: {"tls_certificate_lifetime": "90d"}, "/tmp", "app")
 _ROOT, _INTERMEDIATE = make_external_ca()
-GOOD = content_of(_INTERMEDIATE)
+GOOD = secret_content(_INTERMEDIATE)
 OTHER_KEY = pki.private_key_to_pem(pki.generate_private_key()).decode()
 
 
@@ -462,8 +453,40 @@ def test_a_new_revision_during_a_running_rollover_is_taken_once_it_ends(operator
     set_everywhere(juju, units, tls_ca_secret=uri)
     assert bundle_count(juju, rid) == 2  # running
     newer_root, newer = make_external_ca("Operator CA, new root")
-    secrets.update_user_secret(uri, content_of(newer))
+    secrets.update_user_secret(uri, secret_content(newer))
     juju.secret_event = {"JUJU_SECRET_ID": uri, "JUJU_SECRET_LABEL": ""}
     juju.run_hook(units[0], "secret-changed")
     settle_checking_trust(juju, units)
     assert_on_ca(juju, rid, units, newer_root, newer)
+
+
+@pytest.mark.parametrize("first", ["root", "intermediate"])
+def test_a_switch_between_a_root_and_a_ca_under_it_is_refused_and_changes_nothing(
+        tmp_path, secrets, hostnames, first):
+    """A self-signed operator root, then an intermediate it signed (or back): one root,
+    and one side is that root itself, which signs leaves without an intermediate, so the
+    same-root switch cannot carry its CRL and acknowledgements through. Refused with a
+    status that says what to do; the CA in use keeps serving."""
+    root, intermediate = make_external_ca()
+    cas = {"root": root, "intermediate": intermediate}
+    uri = secrets.add_user_secret(secret_content(cas[first]))
+    secrets.grant_user_secret(uri, "tls")
+    juju, rid, units = deploy(tmp_path, secrets)
+    set_everywhere(juju, units, tls_ca_secret=uri)
+    settle_checking_trust(juju, units)
+    assert juju.app_bag(rid)["ca-bundle"] == pki.certificate_to_pem(root.certificate)
+    before = published(juju, rid)
+    other = cas["intermediate" if first == "root" else "root"]
+    secrets.update_user_secret(uri, secret_content(other))
+    juju.secret_event = {"JUJU_SECRET_ID": uri, "JUJU_SECRET_LABEL": ""}
+    juju.run_hook(units[0], "secret-changed")
+    juju.settle()
+    for _ in range(2):
+        for unit in units:
+            juju.run_hook(unit, "update-status")
+    assert published(juju, rid) == before
+    state, message = juju.status(units[0])
+    assert state == "blocked" and "share their root" in message, message
+    assert "CA rollover" not in message
+    for unit in units:
+        assert_unit_has_valid_certificate(juju, unit)

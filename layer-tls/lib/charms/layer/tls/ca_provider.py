@@ -40,6 +40,9 @@ from .settings import Settings
 
 ENDPOINT = "ca-certificates"
 JOINED_FLAG = f"endpoint.{ENDPOINT}.joined"
+# interface:tls-certificates: the provider refused, or revoked, one of our requests
+ERROR_FLAG = f"endpoint.{ENDPOINT}.request.error"
+REVOKED_FLAG = f"endpoint.{ENDPOINT}.certificate.revoked"
 CHANGED_FLAGS = (f"endpoint.{ENDPOINT}.changed", f"endpoint.{ENDPOINT}.changed.certificates",
                  f"endpoint.{ENDPOINT}.changed.request_errors")
 # unitdata: the leader waits for something outside the provider's data (a running CA
@@ -71,7 +74,14 @@ def renews_ca(settings: Settings) -> bool:
     start a self-made CA rollover when the CA reaches its rollover fraction."""
     from charms.reactive import is_flag_set
 
-    return is_flag_set(JOINED_FLAG) and not settings.ca_secret
+    from . import leader
+
+    # only while the provider's CA is the one in use and the provider is not refusing:
+    # a provider that refused (or revoked) leaves the self-made rollover to run, so the CA
+    # in use never runs out (update-status when due only: one read of the CA store)
+    return (is_flag_set(JOINED_FLAG) and not settings.ca_secret
+            and not is_flag_set(ERROR_FLAG) and not is_flag_set(REVOKED_FLAG)
+            and leader.stored_source() == SOURCE)
 
 
 def worth_looking(tls) -> bool:
@@ -280,7 +290,9 @@ def _switch(tls, settings: Settings, ca, app: str, notes) -> None:
     current = leader.ensure_ca(tls, settings)
     same_root = pki.certificate_to_pem(current.anchor) == pki.certificate_to_pem(ca.anchor)
     if (same_root and current.key_fingerprint == ca.key_fingerprint
-            and current.certificate.subject == ca.certificate.subject):
+            and current.certificate.subject == ca.certificate.subject
+            and pki.subject_key_id(current.certificate) == pki.subject_key_id(
+                ca.certificate)):  # the old leaves' AKI must name the renewed CA
         leader._keep(ca, SOURCE)
         text = pki.certificates_to_pem(ca.intermediates)
         if tls.get_ca_intermediates() != text:
@@ -291,6 +303,11 @@ def _switch(tls, settings: Settings, ca, app: str, notes) -> None:
                     f"(same key), valid until {until}")
         note(f"CA signed by {app}, valid until {until}")
         unitdata.kv().set(RETRY, True)  # the next hook withdraws the request replaced
+        return
+    problem = leader.root_switch_problem(current, ca)
+    if problem:
+        note(f"the CA from {app} cannot replace the CA in use: {problem}", blocked=True)
+        hookenv.log(f"layer:tls: the CA from {app} is not used: {problem}", hookenv.WARNING)
         return
     # another root: both roots are trusted first; the same root (a new key after a
     # revocation): the new intermediate is published next to the old one (same-root

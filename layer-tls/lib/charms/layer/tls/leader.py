@@ -356,6 +356,20 @@ def reissue_running(tls) -> bool:
     return running
 
 
+def root_switch_problem(current, new) -> Optional[str]:
+    """Why the application cannot switch from ``current`` to ``new`` (both
+    ``pki.CertificateAuthority``), or None. Under one root, the same-root switch moves the
+    leaves from one intermediate to another; a root and a CA under it (a self-signed
+    operator CA, then an intermediate it signed, or back) is not such a switch: the root
+    signs leaves without any intermediate, so neither its CRL nor the units'
+    acknowledgements follow it through the switch."""
+    if current.anchor != new.anchor or (current.chain and new.chain):
+        return None
+    return ("the new CA and the one in use share their root and one of them is that root "
+            "itself: switch through another CA (clear tls_ca_secret, or relate no "
+            "provider, until a self-made CA serves), then to the new one")
+
+
 def keep_ca(ca, source: str) -> None:
     """Store ``ca`` again with ``source`` (the CA in use, newly named by the operator)."""
     _keep(ca, source)

@@ -283,6 +283,14 @@ def reconcile(tls, settings: Settings) -> Optional[str]:
         if material.source != SOURCE:  # e.g. the CA of root_certificate, now the secret's
             leader.keep_ca(ca, SOURCE)
         return None
+    problem = leader.root_switch_problem(current, ca)
+    if problem:
+        message = f"tls_ca_secret: {problem}; the application keeps its current CA"
+        if kv.get(PROBLEM) != message:
+            hookenv.log(f"layer:tls: {message}", hookenv.WARNING)
+        _set(PROBLEM, message)
+        _set(PENDING, None)
+        return None
     why = ("tls_ca_secret set" if material.source != SOURCE
            else "a new CA in tls_ca_secret")
     return _switch(tls, settings, ca, why)

@@ -126,3 +126,20 @@ def test_garbage_never_raises(garbage):
         checked = pki_provider.verify_provider_ca(key_pem, *args, min_days=1)
         assert checked.problem or checked.ca is not None
     assert pki_provider.verify_provider_ca(garbage, cert, ca, chain, min_days=1).problem
+
+
+def test_a_renewal_is_overdue_halfway_from_the_rollover_fraction_to_the_end():
+    """At fraction 0.8 of a 100-day CA the renewal is asked for; at 0.9 (day 90) a
+    provider that has not answered is overdue and the self-made rollover takes over."""
+    start = datetime.datetime(2030, 1, 1, tzinfo=datetime.timezone.utc)
+    ca = pki.create_ca("provider-signed CA", lifetime_days=100, now=start)
+    pem = pki.certificate_to_pem(ca.certificate)
+    begin = ca.certificate.not_valid_before_utc  # backdated a little
+    end = ca.certificate.not_valid_after_utc
+    at = begin + (end - begin) * 0.9
+    assert not pki_provider.renewal_overdue(pem, 0.8, now=start)
+    assert not pki_provider.renewal_overdue(pem, 0.8, now=begin + (end - begin) * 0.85)
+    assert not pki_provider.renewal_overdue(pem, 0.8, now=at - datetime.timedelta(seconds=1))
+    assert pki_provider.renewal_overdue(pem, 0.8, now=at)
+    assert pki_provider.renewal_overdue(pem, 0.8, now=end)
+    assert pki_provider.renewal_overdue("not a certificate", 0.8)

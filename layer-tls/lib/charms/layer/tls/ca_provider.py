@@ -70,18 +70,28 @@ def note(message: Optional[str], blocked: bool = False) -> None:
 
 
 def renews_ca(settings: Settings) -> bool:
-    """True while a provider is related and used: it renews the CA, so the leader does not
-    start a self-made CA rollover when the CA reaches its rollover fraction."""
+    """True while a related provider renews the CA in use, so the leader does not start a
+    self-made CA rollover when the CA reaches its rollover fraction: its CA is the one in
+    use, it has neither refused nor revoked our request, and its renewal is not overdue
+    (``pki_provider.renewal_overdue``). Otherwise the self-made rollover runs, so the CA in
+    use never runs out. Called on update-status once the rollover is due only (one read of
+    the CA store)."""
     from charms.reactive import is_flag_set
 
-    from . import leader
+    if (not is_flag_set(JOINED_FLAG) or settings.ca_secret or is_flag_set(ERROR_FLAG)
+            or is_flag_set(REVOKED_FLAG)):
+        return False
+    material = ca_store.load(hookenv.leader_get)
+    if material is None or material.source != SOURCE:
+        return False
+    from . import pki_provider
 
-    # only while the provider's CA is the one in use and the provider is not refusing:
-    # a provider that refused (or revoked) leaves the self-made rollover to run, so the CA
-    # in use never runs out (update-status when due only: one read of the CA store)
-    return (is_flag_set(JOINED_FLAG) and not settings.ca_secret
-            and not is_flag_set(ERROR_FLAG) and not is_flag_set(REVOKED_FLAG)
-            and leader.stored_source() == SOURCE)
+    overdue = pki_provider.renewal_overdue(material.certificate_pem,
+                                           settings.ca_rollover_fraction)
+    if overdue:
+        hookenv.log("layer:tls: the CA provider has not renewed the CA in time; a self-made "
+                    "CA replaces it", hookenv.WARNING)
+    return not overdue
 
 
 def worth_looking(tls) -> bool:

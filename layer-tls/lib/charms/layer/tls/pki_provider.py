@@ -150,3 +150,19 @@ def _probe(ca: pki.CertificateAuthority, now: datetime.datetime) -> Optional[str
     except pki.PKIError as exc:
         return f"a certificate it signs does not verify under its root: {exc}"[:200]
     return None
+
+
+def renewal_overdue(certificate_pem: str, rollover_fraction: float,
+                    now: Optional[datetime.datetime] = None) -> bool:
+    """Whether a provider's CA in use is past the point where its renewal should have come:
+    halfway from ``rollover_fraction`` of its lifetime (when the renewal is asked for) to
+    its end. Past it the leader stops waiting for the provider and lets the self-made
+    rollover replace the CA, so that a provider that never answers cannot let the CA run
+    out. An unreadable certificate counts as overdue."""
+    try:
+        cert = pki.load_certificate(certificate_pem)
+    except pki.PKIError:
+        return True
+    start, end = cert.not_valid_before_utc, cert.not_valid_after_utc
+    late = start + (end - start) * ((1 + rollover_fraction) / 2)
+    return (now or pki.utcnow()) >= late

@@ -250,7 +250,6 @@ def reconcile(tls, settings: Settings) -> Optional[str]:
     cannot be read."""
     from . import leader
 
-    kv = unitdata.kv()
     uri = settings.ca_secret
     _set(SEEN, uri)  # with unitdata, kept only when the hook succeeds
     if uri and not ca_store.secrets_supported():
@@ -270,12 +269,7 @@ def reconcile(tls, settings: Settings) -> Optional[str]:
     try:
         ca = load(uri, settings)
     except OperatorCAProblem as exc:
-        message = f"tls_ca_secret: {exc}; the application keeps its current CA"
-        if kv.get(PROBLEM) != message:
-            hookenv.log(f"layer:tls: {message}", hookenv.WARNING)
-        _set(PROBLEM, message)
-        _set(PENDING, None)
-        return None
+        return _refuse(str(exc))
     _set(PROBLEM, None)
     current = leader.ensure_ca(tls, settings)
     if same_ca(ca, current):
@@ -285,15 +279,20 @@ def reconcile(tls, settings: Settings) -> Optional[str]:
         return None
     problem = leader.root_switch_problem(current, ca)
     if problem:
-        message = f"tls_ca_secret: {problem}; the application keeps its current CA"
-        if kv.get(PROBLEM) != message:
-            hookenv.log(f"layer:tls: {message}", hookenv.WARNING)
-        _set(PROBLEM, message)
-        _set(PENDING, None)
-        return None
+        return _refuse(problem)
     why = ("tls_ca_secret set" if material.source != SOURCE
            else "a new CA in tls_ca_secret")
     return _switch(tls, settings, ca, why)
+
+
+def _refuse(problem: str) -> None:
+    """The secret's CA is not used: keep ``problem`` for the leader's status (logged
+    once), and nothing waits."""
+    message = f"tls_ca_secret: {problem}; the application keeps its current CA"
+    if unitdata.kv().get(PROBLEM) != message:
+        hookenv.log(f"layer:tls: {message}", hookenv.WARNING)
+    _set(PROBLEM, message)
+    _set(PENDING, None)
 
 
 def _switch(tls, settings: Settings, ca, why: str) -> Optional[str]:

@@ -292,7 +292,7 @@ def _switch(tls, settings: Settings, ca, app: str, notes) -> None:
     if not tls.get_ca_bundle() and ca_store.load(hookenv.leader_get) is None:
         # no CA yet (the provider answered before the first CA was made): nothing trusts
         # anything yet, so the provider's CA is the first CA, no rollover needed
-        leader._keep(ca, SOURCE)
+        leader.keep_ca(ca, SOURCE)
         leader.publish_ca(tls, ca, settings)
         hookenv.log(f"layer:tls: the application CA is the one {app} signed")
         note(f"CA signed by {app}" + (f" ({'; '.join(notes)})" if notes else ""))
@@ -303,7 +303,7 @@ def _switch(tls, settings: Settings, ca, app: str, notes) -> None:
             and current.certificate.subject == ca.certificate.subject
             and pki.subject_key_id(current.certificate) == pki.subject_key_id(
                 ca.certificate)):  # the old leaves' AKI must name the renewed CA
-        leader._keep(ca, SOURCE)
+        leader.keep_ca(ca, SOURCE)
         text = pki.certificates_to_pem(ca.intermediates)
         if tls.get_ca_intermediates() != text:
             tls.set_ca_intermediates(text)

@@ -371,7 +371,8 @@ def root_switch_problem(current, new) -> Optional[str]:
 
 
 def keep_ca(ca, source: str) -> None:
-    """Store ``ca`` again with ``source`` (the CA in use, newly named by the operator)."""
+    """Store ``ca`` with ``source`` without publishing it: the CA in use newly named by
+    the operator, a provider's renewal in place, or a provider's first CA."""
     _keep(ca, source)
 
 

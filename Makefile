@@ -58,7 +58,7 @@ demo: $(STAMP)
 	$(PY) tests/demo.py
 
 ## bench: every benchmark section; the model runs N = 1, 3, 10, 30 by default (hooks forked
-## from the zygote; N = 100 takes hours): make bench BENCH_MODEL_MAX_N=100
+## from the zygote; N = 100 adds about 25 minutes): make bench BENCH_MODEL_MAX_N=100
 BENCH_MODEL_MAX_N ?= 30
 bench: $(STAMP)
 	BENCH_MODEL_MAX_N=$(BENCH_MODEL_MAX_N) $(PY) bench/run.py

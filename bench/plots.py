@@ -1,5 +1,6 @@
 """The benchmark plot: hooks to settle vs N (model section, N up to 100), the simulator's
-settle time of a tls-demo deploy (sim section) and the leader's sign time vs number of CSRs
+settle time of a tls-demo deploy (sim section) with the model section's settle times beside
+it, and the leader's sign time vs number of CSRs
 (leader section), drawn from results/<section>.json into results/performance.png. Only what
 was measured is plotted; an N not measured is named on the plot."""
 from __future__ import annotations
@@ -16,11 +17,26 @@ SIMS = (("old", "old simulator (one process per tool call)", "o"),
         ("fast", "new simulator, hooks forked from the zygote", "^"))
 
 
-def _sim_panel(ax, sim) -> None:
+MODEL_CHARMS = (("tls-only", "layer:tls charm (model section), forked", "D"),
+                ("baseline", "no layer:tls (model section), forked", "x"))
+
+
+def _model_walls(ax, model) -> None:
+    """The model section's settle times (seed 1), to the largest N it ran (100 on request)."""
+    runs = [r for r in (model or {}).get("runs", []) if r.get("seed") == 1]
+    for charm, text, marker in MODEL_CHARMS:
+        pts = sorted((r["n"], r["seconds"]) for r in runs if r["charm"] == charm)
+        if pts:
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker + ":", label=text)
+            x, y = pts[-1]
+            ax.annotate(f"{y:.0f} s", (x, y), textcoords="offset points", xytext=(-38, 3),
+                        fontsize=7)
+
+
+def _sim_panel(ax, sim, model=None) -> None:
     deploys = (sim or {}).get("deploys") or []
     if not deploys:
         ax.text(0.5, 0.5, "sim section not run", ha="center")
-        return
     for label, text, marker in SIMS:
         pts = sorted((d["n"], d[label]["seconds"]) for d in deploys if label in d)
         if pts:
@@ -28,21 +44,23 @@ def _sim_panel(ax, sim) -> None:
             for x, y in pts:
                 ax.annotate(f"{y:.0f} s", (x, y), textcoords="offset points", xytext=(5, 3),
                             fontsize=7)
+    _model_walls(ax, model)
     ax.axhline(600, color="grey", lw=0.8, ls="-.", label="10 min target (30 units)")
     measured = sorted({d["n"] for d in deploys})
-    ax.text(0.98, 0.03, "measured: N = " + ", ".join(map(str, measured))
-            + " (old and exec'd: N = 10 only); not measured: the rest",
-            transform=ax.transAxes, ha="right", fontsize=7, color="dimgrey")
+    if measured:
+        ax.text(0.02, 0.97, "tls-demo measured: N = " + ", ".join(map(str, measured))
+                + " (old and exec'd: N = 10 only)",
+                transform=ax.transAxes, ha="left", va="top", fontsize=7, color="dimgrey")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xticks(MODEL_NS)
     ax.set_xticklabels([str(n) for n in MODEL_NS])
     ax.set_xlim(0.8, 130)
-    ax.set_ylim(5, 5000)
-    ax.set_xlabel("units N (tls-demo, seed 1)")
+    ax.set_ylim(0.2, 5000)
+    ax.set_xlabel("units N (tls-demo unless dotted, seed 1)")
     ax.set_ylabel("seconds from deploy to settled")
     ax.set_title("Simulator: settle time (one run each)")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="lower right")
     ax.grid(True, which="both", alpha=0.3)
 
 
@@ -56,7 +74,7 @@ def draw() -> Optional[str]:
     import matplotlib.pyplot as plt
 
     fig, (left, middle, right) = plt.subplots(1, 3, figsize=(16, 4.4))
-    _sim_panel(middle, sim)
+    _sim_panel(middle, sim, model)
     if model and model.get("extra"):
         points = sorted(model["extra"], key=lambda p: (p["n"], p["seed"]))
         ns = sorted({p["n"] for p in points})

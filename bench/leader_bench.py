@@ -64,6 +64,9 @@ def measure(directory: str, n: int, warm: bool, repeats: int) -> Dict:
     prepare(directory, n, warm)
     samples = [hook_once(directory) for _ in range(repeats)]
     result = dict(samples[-1])
+    if result["signed"] != n + 1:  # every peer and the leader itself
+        raise RuntimeError(f"the leader hook signed {result['signed'] - 1} of {n} CSRs "
+                           f"(ok: {result['ok']}): {result['rejections']}")
     for key in ("wall", "process_wall", "hook", "imports"):
         result[key] = statistics.median(s[key] for s in samples)
     result["csrs"] = n

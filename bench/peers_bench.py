@@ -9,7 +9,9 @@ non-leader's relation hook made N+1 ``relation-get`` calls, and a deploy, with i
 relation hooks, N^3. Since Juju runs relation-changed for a peer whenever its bag changed
 (worker/uniter/relation/resolver.go ``nextHookForRelation``), a hook about peer X now reads
 X's bag, its own and the app bag (interface-tls/peers.py ``_manage_endpoint_flags``,
-``_legacy_offers``); the leader still reads every CSR where it signs, once per hook.
+``_legacy_offers``), on the leader too: it keeps every peer's bag in unitdata
+(``_remote_bags``) and reads them all again only in hooks of other kinds (update-status).
+*before* has neither (the leader's kept bags came later than 992b4fd).
 
 Both variants are the tls-demo example charm (examples/tls-demo) built once with
 tests/model/build.py; *before* is that build with ``hooks/relations/tls/peers.py`` replaced
@@ -172,8 +174,9 @@ def render(config: Config, results: List[dict]) -> str:
         f"with the peer interface of commit {BEFORE_COMMIT} (every joined unit's bag read "
         "in every relation hook: charms.reactive's `Endpoint._manage_flags`, and the "
         "legacy-certificate fallback until the unit's certificate arrived); *after*: a "
-        "hook about peer X reads X's bag, its own and the app bag; the leader still reads "
-        "every CSR where it signs. Cells: before / after. Calls per hook are hook-tool "
+        "hook about peer X reads X's bag, its own and the app bag, on the leader too (it "
+        "keeps every peer's bag in unitdata and reads them all only in hooks of other "
+        "kinds, such as update-status). Cells: before / after. Calls per hook are hook-tool "
         "calls (`juju-log` not counted: the model's shell fast path records none); on "
         "Juju each is a process start plus a round trip to the agent.",
         "",

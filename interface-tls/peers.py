@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from typing import Any, Dict, Iterable, List, Optional
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from charmhelpers.core import hookenv, unitdata
 from charms.reactive import Endpoint, clear_flag, is_flag_set, set_flag, toggle_flag
@@ -50,6 +50,9 @@ _KV_CERT_BEFORE_CSR = 'tls.peers.cert-before-csr'
 # unitdata key: {"relation": id, "offers": {peer: PEM}}, the certificates for this unit under
 # the legacy key in the peers' bags, as last read (see TlsPeers._legacy_offers).
 _KV_LEGACY_OFFERS = 'tls.peers.legacy-offers'
+# unitdata key, leader only: {"relation": id, "bags": {peer: bag}}, every peer's unit bag as
+# last read (see TlsPeers._remote_bags); removed when the unit is not the leader.
+_KV_PEER_BAGS = 'tls.peers.bags'
 
 MAX_PEM_CHARS = 65536
 # Bounds on what is read from relation data (a peer's bag is hostile input): a value over
@@ -222,16 +225,63 @@ class TlsPeers(Endpoint):
         return None if rel is None else self._view(rel.to_publish_app_raw)
 
     def _remote_bags(self) -> Dict[str, Any]:
-        """Every peer's unit bag, read once per hook (remote data and membership are fixed
-        for the hook's duration), so N units cost N reads, not N squared. Only for what
-        needs every bag (the leader's signing and rollover); see ``_remote_bag``."""
+        """Every peer's unit bag, for what needs them all (the leader's signing, names and
+        rollover; see ``_remote_bag`` for one). Fixed for the hook (remote data and
+        membership are), so looked up once per hook.
+
+        On the leader the bags are kept in unitdata and a peer hook reads only the bag of
+        the unit it is about, for the reason ``_legacy_offers`` gives: Juju runs
+        ``relation-changed`` for a peer whenever its bag changed after this unit's last
+        committed hook about it, so every change is seen in a hook about that peer, and
+        unitdata is saved only when the hook succeeds. A leader's peer hook then costs
+        one ``relation-get`` at any N instead of N. Every other hook (update-status
+        among them, every 5 minutes by default) reads every bag again, and so does the
+        first look (a new leader, a new relation, a record that does not parse): after
+        ``juju resolved`` without a retry, Juju counts the peer's version as seen while
+        unitdata rolled back, and that sweep is what brings the leader up to date."""
         rel = self._relation()
         if rel is None:
             return {}
-        if self._remote_cache is None:
+        if self._remote_cache is not None:
+            return self._remote_cache
+        units = rel.joined_units
+        present = {unit.unit_name for unit in units}
+        if not self.is_leader:
             self._remote_cache = {unit.unit_name: unit.received_raw.data or {}
-                                  for unit in rel.joined_units}
-        return self._remote_cache
+                                  for unit in units}
+            return self._remote_cache
+        hook_name = hookenv.hook_name()
+        sweep = not hook_name.startswith(self.endpoint_name + '-relation-')
+        kv = unitdata.kv()
+        stored = kv.get(_KV_PEER_BAGS)
+        bags, owners = self._to_reread(stored, 'bags', present, sweep)
+        bags = {owner: bag for owner, bag in bags.items() if isinstance(bag, dict)}
+        for owner in present - set(bags):
+            if owner not in owners:
+                owners.append(owner)  # a record without it (or with garbage for it)
+        for owner in owners:
+            bags[owner] = units[owner].received_raw.data or {}
+        value = {'relation': rel.relation_id, 'bags': bags}
+        if stored != value:
+            kv.set(_KV_PEER_BAGS, value)
+        self._remote_cache = bags
+        return bags
+
+    def _to_reread(self, stored: Any, field: str, present: set, full: bool = False
+                   ) -> Tuple[Dict[str, Any], List[str]]:
+        """From a unitdata record ``{"relation": id, field: {peer: value}}``: the values of
+        the peers still in the relation, and the peers to read again in this hook. That is
+        every peer on a first look (no record for this relation, or one that does not
+        parse) or when ``full``, else only the unit this hook is about."""
+        rel = self._relation()
+        if (not full and isinstance(stored, dict) and rel is not None
+                and stored.get('relation') == rel.relation_id
+                and isinstance(stored.get(field), dict)):
+            kept = {owner: value for owner, value in stored[field].items()
+                    if owner in present}
+            remote = self._hook_remote_unit()
+            return kept, [remote] if remote in present else []
+        return {}, sorted(present)
 
     def _remote_bag(self, unit_name: str) -> Dict[str, Any]:
         """One peer's unit bag (one ``relation-get``, cached for the hook); {} for a unit
@@ -239,6 +289,8 @@ class TlsPeers(Endpoint):
         rel = self._relation()
         if rel is None:
             return {}
+        if self._remote_cache is None and self.is_leader:
+            self._remote_bags()  # the leader's kept bags: one read for the hook's peer
         if self._remote_cache is not None:
             return self._remote_cache.get(unit_name, {})
         units = rel.joined_units
@@ -568,9 +620,10 @@ class TlsPeers(Endpoint):
         """``{unit: {'ca-bundle': hex, 'certificate': hex}}`` for every unit (this one
         included) that published ``tls-installed``; bad entries are left out (logged)."""
         result = {}
-        units = [self.local_unit_name] + self.peer_units()
-        for unit in units:
-            raw = self._unit_bag(unit).get(KEY_INSTALLED)
+        bags = dict(self._remote_bags())
+        bags[self.local_unit_name] = self._unit_bag(self.local_unit_name)
+        for unit in [self.local_unit_name] + sorted(set(bags) - {self.local_unit_name}):
+            raw = bags[unit].get(KEY_INSTALLED)
             value = self._load_json(raw, f'{unit} {KEY_INSTALLED}', MAX_INSTALLED_CHARS)
             if value is None:
                 continue
@@ -852,14 +905,8 @@ class TlsPeers(Endpoint):
         present = set(self.peer_units())
         kv = unitdata.kv()
         stored = kv.get(_KV_LEGACY_OFFERS)
-        if (isinstance(stored, dict) and stored.get('relation') == rel.relation_id
-                and isinstance(stored.get('offers'), dict)):
-            offers = {owner: cert for owner, cert in stored['offers'].items()
-                      if owner in present and looks_like_pem(cert)}
-            remote = self._hook_remote_unit()
-            owners = [remote] if remote in present else []
-        else:
-            offers, owners = {}, sorted(present)
+        offers, owners = self._to_reread(stored, 'offers', present)
+        offers = {owner: cert for owner, cert in offers.items() if looks_like_pem(cert)}
         for owner in owners:
             cert = self._pem_value(self._remote_bag(owner).get(key), f'{owner} {key}',
                                    _CERT_LABELS)
@@ -918,6 +965,9 @@ class TlsPeers(Endpoint):
             self._mirror_legacy_keys()
         else:
             self._drop_legacy_keys()
+            kv = unitdata.kv()
+            if kv.get(_KV_PEER_BAGS) is not None:
+                kv.unset(_KV_PEER_BAGS)  # a later leadership starts from a full read
 
     def _is_legacy_peer(self, unit_name: str) -> bool:
         """A peer still running the legacy interface: it publishes a CSR but none of the

@@ -464,8 +464,8 @@ def test_nothing_holding_a_private_key_is_ever_published(tmp_path):
 # ---------------------------------------------------------------- what a hook reads
 # Juju runs relation-changed for a peer whenever its bag changed (after joined, always):
 # a hook about peer X reads X's bag, this unit's own and the app bag, never the others'
-# (worker/uniter/relation/resolver.go nextHookForRelation). The leader still reads every
-# CSR where it uses them (signing), once per hook.
+# (worker/uniter/relation/resolver.go nextHookForRelation). The leader, which uses every
+# peer's CSR and names, keeps them in unitdata and reads them all in other hooks only.
 
 
 def _reading(juju, unit, hook, **kw):
@@ -531,6 +531,57 @@ def test_the_leader_reads_every_csr_in_its_hooks(tmp_path):
     juju, rid, names = _model(tmp_path, units=4)
     _, read = _reading(juju, names[0], 'update-status')
     assert sorted(read) == sorted(names + [juju.app])
+
+
+def _claims_in(juju, unit, of, hook='certificates-relation-changed', **kw):
+    """(the hostnames ``unit`` finds claimed by ``of`` in ``hook``, the bags it read)."""
+    run, read = _reading(juju, unit, hook, call=lambda: _tls().unit_claims(of), **kw)
+    return run.result['hostnames'], sorted(read)
+
+
+def test_a_leader_peer_hook_reads_the_peers_bag_and_keeps_the_others(tmp_path):
+    """The leader keeps every peer's bag in unitdata (TlsPeers._remote_bags): a peer hook
+    reads only the bag it is about, since Juju runs one for every change of a peer's bag;
+    any other hook (update-status) reads every bag again, which catches a change whose
+    hook was skipped (``juju resolved`` without a retry)."""
+    juju, rid, names = _model(tmp_path, units=4)
+    a0, a1, a2 = names[:3]
+    juju.set_unit_data(rid, a1, **{'tls-hostnames': json.dumps(['new.internal'])})
+    claims, read = _claims_in(juju, a0, a1, rid=rid, remote_unit=a2)
+    assert read == sorted([a0, a2, juju.app]) and 'new.internal' not in claims
+    claims, read = _claims_in(juju, a0, a1, rid=rid, remote_unit=a1)  # the hook about a1
+    assert read == sorted([a0, a1, juju.app]) and 'new.internal' in claims
+    juju.set_unit_data(rid, a1, **{'tls-hostnames': json.dumps(['newer.internal'])})
+    claims, read = _claims_in(juju, a0, a1, hook='update-status')
+    assert read == sorted(names + [juju.app]) and claims == ['newer.internal']
+    claims, _ = _claims_in(juju, a0, a1, rid=rid, remote_unit=a2)
+    assert claims == ['newer.internal']  # kept from update-status
+
+
+@pytest.mark.parametrize('record', ['garbage', {'relation': 'certificates:9', 'bags': {}},
+                                    {'relation': 'certificates:0', 'bags': []},
+                                    {'relation': 'certificates:0', 'bags': {'tls/1': 7}}])
+def test_a_bad_record_of_kept_bags_is_read_again_in_full(tmp_path, record):
+    juju, rid, names = _model(tmp_path, units=3)
+    a0, a1, a2 = names
+    assert rid == 'certificates:0'
+    kv = juju.kv(a0)
+    kv.set('tls.peers.bags', record)
+    kv.flush()
+    juju.set_unit_data(rid, a1, **{'tls-hostnames': json.dumps(['new.internal'])})
+    claims, read = _claims_in(juju, a0, a1, rid=rid, remote_unit=a2)
+    assert a1 in read and claims == ['new.internal']
+    assert juju.kv(a0).get('tls.peers.bags')['bags'][a1]['tls-hostnames']
+
+
+def test_a_unit_that_is_not_the_leader_keeps_no_bags(tmp_path):
+    """A later leadership starts from a full read, never from bags kept long ago."""
+    juju, rid, (a0, a1) = _model(tmp_path, units=2)
+    assert juju.kv(a0).get('tls.peers.bags') is not None
+    assert juju.kv(a1).get('tls.peers.bags') is None
+    juju.set_leader(a1)
+    juju.run_hook(a0, 'leader-settings-changed')
+    assert juju.kv(a0).get('tls.peers.bags') is None
 
 
 def test_a_peers_change_sets_the_changed_flags_in_the_hook_about_it(tmp_path):

@@ -677,10 +677,11 @@ class Model:
                             ignore=shutil.ignore_patterns("wheelhouse", "__pycache__"))
             u.upgrade = True
 
-    def tick_update_status(self, settle=True):
-        """Queue one update-status on every started unit (runs when the unit is idle)."""
+    def tick_update_status(self, settle=True, units=None):
+        """Queue one update-status on every started unit, or on those named in ``units``
+        (runs when the unit is idle)."""
         for u in self._alive():
-            if u.started:
+            if u.started and (units is None or u.name in units):
                 u.update_status = True
         return self.settle() if settle else None
 

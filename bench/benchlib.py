@@ -139,9 +139,18 @@ def write_index(order: Sequence[str]) -> str:
     return path
 
 
+# Set by bench/run.py --quick: a smoke run writes no raw figures (its tables are printed
+# only), so results/*.json always match the published results/*.md.
+SMOKE_RUN = False
+
+
 def write_data(name: str, data: object) -> str:
-    """results/<name>.json: a section's raw figures (the plot reads them)."""
+    """results/<name>.json: a section's raw figures (the plot reads them); nothing in a
+    smoke run (``SMOKE_RUN``)."""
     import json
+
+    if SMOKE_RUN:
+        return ""
 
     os.makedirs(RESULTS, exist_ok=True)
     path = os.path.join(RESULTS, name + ".json")

@@ -96,6 +96,9 @@ def main(argv=None) -> int:
                         help="model section: run only these N, keep the other N of the "
                              "same charm builds from results/model.json (BENCH_MODEL_ONLY_N)")
     args = parser.parse_args(argv)
+    if args.quick:
+        import benchlib
+        benchlib.SMOKE_RUN = True
     if args.model_only_n:
         os.environ["BENCH_MODEL_ONLY_N"] = args.model_only_n
     if args.model_max_n is not None:

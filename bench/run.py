@@ -66,7 +66,9 @@ def _peers(quick: bool) -> str:
 
 def _sim(quick: bool) -> str:
     import sim_bench
-    return sim_bench.run_section(sim_bench.Config.quick() if quick else sim_bench.Config())
+    config = sim_bench.Config.quick() if quick else sim_bench.Config()
+    return sim_bench.run_section(config._replace(
+        tools_only=os.environ.get("BENCH_SIM_TOOLS_ONLY") == "1"))
 
 
 # name -> function(quick) returning the section's markdown; run in this order.
@@ -95,7 +97,12 @@ def main(argv=None) -> int:
     parser.add_argument("--model-only-n", metavar="N[,N]",
                         help="model section: run only these N, keep the other N of the "
                              "same charm builds from results/model.json (BENCH_MODEL_ONLY_N)")
+    parser.add_argument("--sim-tools-only", action="store_true",
+                        help="sim section: time the hook-tool calls again and keep the "
+                             "deploys of results/sim.json (BENCH_SIM_TOOLS_ONLY=1)")
     args = parser.parse_args(argv)
+    if args.sim_tools_only:
+        os.environ["BENCH_SIM_TOOLS_ONLY"] = "1"
     if args.quick:
         import benchlib
         benchlib.SMOKE_RUN = True

@@ -31,11 +31,12 @@ import tarfile
 import tempfile
 import time
 from pathlib import Path
-from typing import List, NamedTuple, Tuple
+from typing import List, NamedTuple, Optional, Tuple
 
-from benchlib import ROOT, environment_lines, markdown_table, write_data
+from benchlib import ROOT, environment_lines, markdown_table, read_data, write_data
 
 OLD_COMMIT = "316d07b"
+SPAWN = "/bin/true"
 TOOLS = (("relation-get", "-r", "0", "--format=json", "-", "fake/0"),
          ("is-leader", "--format=json"), ("config-get", "--format=json"))
 
@@ -45,6 +46,7 @@ class Config(NamedTuple):
     ns: Tuple[int, ...] = (10,)           # old, new (exec) and new (fast start)
     fast_ns: Tuple[int, ...] = (30,)      # new (fast start) only
     seed: int = 1
+    tools_only: bool = False  # time the tool calls again, keep the deploys of sim.json
 
     @classmethod
     def quick(cls) -> Config:
@@ -87,6 +89,7 @@ def child(tests: str, mode: str, *args: str) -> dict:
         m.deploy(2)
         m.settle()
         times = []
+        spawn = []
         with m.hook_context("fake/0", relation="ring") as tool:
             for argv in TOOLS:
                 for _ in range(calls):
@@ -94,7 +97,13 @@ def child(tests: str, mode: str, *args: str) -> dict:
                     r = tool(*argv)
                     times.append(time.perf_counter() - t)
                     assert r.returncode == 0, r.stderr
-        return {"median_ms": statistics.median(times) * 1000, "calls": len(times)}
+            for _ in range(calls):  # the floor: starting a process that does nothing
+                t = time.perf_counter()
+                tool(SPAWN)
+                spawn.append(time.perf_counter() - t)
+        return {"median_ms": statistics.median(times) * 1000, "calls": len(times),
+                "spawn_median_ms": statistics.median(spawn) * 1000,
+                "load": os.getloadavg()}
     charm, venv, n, seed, port, fast = args
     extra = {"fast_start": True} if fast == "1" else {}  # the old Model has no such option
     m = Model(Path(charm), Path(work), seed=int(seed), venv=venv,
@@ -139,13 +148,16 @@ def run_section(cfg: Config) -> str:
     venv = ensure_charm_venv(charm)
     new_tests = os.path.join(ROOT, "tests")
     data = {"tools": {}, "deploys": [], "load": {}}
+    if cfg.tools_only:
+        data = dict(read_data("sim") or data, tools={})
     data["load"]["start"] = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="bench-sim-") as tmp:
         sims = (("old", _old_tests(tmp), "0"), ("new", new_tests, "0"),
                 ("fast", new_tests, "1"))
         for label, tests, _ in sims[:2]:
             data["tools"][label] = _child(tests, "tools", str(cfg.calls))
-        jobs = [(n, sims) for n in cfg.ns] + [(n, sims[2:]) for n in cfg.fast_ns]
+        jobs = [] if cfg.tools_only else (
+            [(n, sims) for n in cfg.ns] + [(n, sims[2:]) for n in cfg.fast_ns])
         for n, which in jobs:
             row = {"n": n, "seed": cfg.seed}
             for label, tests, fast in which:
@@ -159,6 +171,10 @@ def run_section(cfg: Config) -> str:
     data["load"]["end"] = os.getloadavg()
     write_data("sim", data)
     return render(data, cfg)
+
+
+def _ms(value: Optional[float]) -> str:
+    return "not measured" if value is None else f"{value:.1f} ms"
 
 
 def _ratio(a: dict, b: dict) -> str:
@@ -192,6 +208,9 @@ def render(data: dict, cfg: Config) -> str:
             [["hook-tool call, median", f"{old['median_ms']:.1f} ms",
               f"{new['median_ms']:.1f} ms", "(same tools)",
               f"{old['median_ms'] / new['median_ms']:.1f}x", "-"]]
+            + [[f"a process that does nothing ({SPAWN}), median, the floor of any call",
+                _ms(old.get("spawn_median_ms")), _ms(new.get("spawn_median_ms")), "-",
+                "-", "-"]]
             + [[f"tls-demo deploy of {d['n']} units, settled (seed {d['seed']})",
                 _secs(d.get("old")), _secs(d.get("new")), _secs(d.get("fast")),
                 _ratio(d.get("old"), d.get("new")), _ratio(d.get("old"), d.get("fast"))]
@@ -211,7 +230,10 @@ def render(data: dict, cfg: Config) -> str:
              for d in deploys for label in ("old", "new", "fast") if label in d]),
         "",
         f"- tool calls timed: {new['calls']} per simulator "
-        f"({', '.join(t[0] for t in TOOLS)}; {cfg.calls} each)",
+        f"({', '.join(t[0] for t in TOOLS)}; {cfg.calls} each), then {cfg.calls} starts of "
+        f"`{SPAWN}` the same way; load average (1 min) at the end of each: "
+        + ", ".join(f"{label} {data['tools'][label]['load'][0]:.1f}"
+                    for label in ("old", "new") if "load" in data["tools"][label]),
     ]
     if data.get("load"):
         lines.append("- load average (1, 5, 15 min) at the section's start: "

@@ -683,7 +683,9 @@ class FakeJuju:
                     run.relation_sets.append((rid, owner, dict(values)))
             return rc, out, err
         log_path = ctx['unit'].log_path
-        before = log_path.stat().st_size if log_path.exists() else 0
+        before = 0
+        if name == 'juju-log' and log_path.exists():
+            before = log_path.stat().st_size
         history = len(self.st.get('status_history', []))
         rc, out, err = run_tool(self.st, ctx['id'], name, argv[1:], call)
         if rc == 0 and name == 'juju-log':

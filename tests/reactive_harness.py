@@ -210,12 +210,11 @@ class _Unit:
 
 # The hook tools a harness hook runs in process (jujurules.tools.run_tool). Not routed,
 # so a hook finds them missing as on a machine without them: secret-* (layer:tls calls
-# them through ca_store.run_tool, which tls_harness's FakeSecrets answers), goal-state
-# (charmhelpers' goal_state then fails and layer:tls does not wait for units; tests that
-# need it patch hookenv.goal_state), and jujud (hookenv.juju_version globs for a jujud
-# binary under /var/lib/juju before it runs anything, so there is no command to route).
+# them through ca_store.run_tool, which tls_harness's FakeSecrets answers) and jujud
+# (hookenv.juju_version globs for a jujud binary under /var/lib/juju before it runs
+# anything, so there is no command to route; nothing in a harness hook calls it).
 TOOL_NAMES = tuple(name for name in TOOLS
-                   if name not in SECRET_TOOLS and name not in ('goal-state', 'jujud'))
+                   if name not in SECRET_TOOLS and name not in ('jujud',))
 _ROUTED = frozenset(TOOL_NAMES)
 _SUBPROCESS = ('check_output', 'check_call', 'call', 'run')
 

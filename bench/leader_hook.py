@@ -1,6 +1,7 @@
 """Child process of the "leader" bench section: one leader hook of layer:tls on the real
 charms.reactive, with the hook tools answered in process (tests/reactive_harness.FakeJuju)
-and counted.
+and counted by hook-tool name (every call charmhelpers or the layer makes, as the
+command line ``jujurules.tools.run_tool`` answers).
 
     python bench/leader_hook.py prepare DIR N [warm]  # leader booted + N peers with CSRs
     python bench/leader_hook.py hook DIR        # the timed hook; prints JSON on stdout
@@ -40,8 +41,8 @@ T_IMPORTS = time.perf_counter()
 LEADER = "tls/0"
 RID = "certificates:0"
 # Writing tools: everything else only reads.
-WRITES = {"relation_set", "leader_set", "status_set", "application_version_set",
-          "open_port", "close_port", "secret-add", "secret-set"}
+WRITES = {"relation-set", "leader-set", "status-set", "application-version-set",
+          "open-port", "close-port", "secret-add", "secret-set"}
 
 
 def _peer(i):
@@ -50,25 +51,26 @@ def _peer(i):
 
 
 class Counting:
-    """Wraps FakeJuju's tool methods and the layer's ``run_tool`` seam to count calls."""
+    """Records the hook-tool command lines of the harness (FakeJuju._tool) and of the
+    layer's ``run_tool`` seam (secrets): (tool name, repr of its arguments, "")."""
 
     def __init__(self):
         self.calls = []
 
-    def wrap(self, name, fn):
-        def counted(*args, **kwargs):
-            self.calls.append((name, repr(args), repr(sorted(kwargs.items()))))
-            return fn(*args, **kwargs)
+    def wrap(self, fn):
+        def counted(argv, *args, **kwargs):
+            self.calls.append((argv[0], repr(argv[1:]), ""))
+            return fn(argv, *args, **kwargs)
         return counted
 
 
 def make_juju(workdir, counting=None):
-    """tests/tls_harness.TlsJuju with its FakeSecrets (the harness's rules, not a copy), the
-    layer's ``run_tool`` seam and every patched hook tool counted."""
+    """tests/tls_harness.TlsJuju with its FakeSecrets (jujurules' rules, not a copy), the
+    layer's ``run_tool`` seam and every hook tool the harness answers counted (its names:
+    reactive_harness.TOOL_NAMES)."""
     import pathlib
 
     from charms.layer.tls import ca_store
-    from reactive_harness import TOOL_NAMES
     from tls_harness import FakeSecrets, TlsJuju
 
     secrets = FakeSecrets()
@@ -82,9 +84,7 @@ def make_juju(workdir, counting=None):
     pathlib.Path(workdir).mkdir(parents=True, exist_ok=True)
     juju = TlsJuju(pathlib.Path(workdir), secrets)
     if counting is not None:
-        for name in TOOL_NAMES:
-            setattr(juju, "_tool_" + name,
-                    counting.wrap(name, getattr(juju, "_tool_" + name)))
+        juju._tool = counting.wrap(juju._tool)
     return juju, secrets
 
 
@@ -129,7 +129,7 @@ def prepare(workdir, n, warm):
     if warm:
         _see_peer_data(juju, rid)
     state = {"kv": juju.kv(LEADER).getrange(""), "leader_settings": juju.leader_settings,
-             "leader_bag": rel.unit_bags[LEADER], "app_bags": rel.app_bags,
+             "leader_bag": rel.unit_bags[LEADER], "app_bag": juju.app_bag(rid),
              "secrets": secrets.committed, "peers": peers, "warm": warm,
              "leader_address": juju.units[LEADER].address}
     with open(os.path.join(workdir, "state.json"), "w") as f:
@@ -146,7 +146,7 @@ def load(workdir, counting):
     rel = juju.relations[rid]
     rel.members.append(LEADER)
     rel.unit_bags[LEADER] = state["leader_bag"]
-    rel.app_bags.update(state["app_bags"])
+    juju.set_app_data(rid, **state["app_bag"])
     for name, bag in state["peers"].items():
         rel.members.append(name)
         rel.unit_bags[name] = bag
@@ -190,12 +190,12 @@ def hook(workdir, profile=False):
     for name, args, kwargs in counting.calls:
         by_kind[name] = by_kind.get(name, 0) + 1
         distinct.add((name, args, kwargs))
-    cached = {}  # charmhelpers caches relation_get/relation_ids/related_units/unit_get
+    cached = {}  # distinct command lines (charmhelpers already caches relation-get and co.)
     for name, _args, _kwargs in distinct:
         cached[name] = cached.get(name, 0) + 1
     unit_reads = {}
     for name, args, kwargs in counting.calls:
-        if name == "relation_get":
+        if name == "relation-get":
             for peer in ("'tls/",):
                 if peer in args + kwargs:
                     unit = (args + kwargs).split(peer, 1)[1].split("'", 1)[0]
@@ -210,7 +210,9 @@ def hook(workdir, profile=False):
         "imports": T_IMPORTS - T0, "setup": t_setup - T_IMPORTS, "hook": t_hook - t_setup,
         "since_t0": t_hook - T0,
         "calls": by_kind, "distinct_calls": cached,
-        "writes": sum(v for k, v in by_kind.items() if k in WRITES),
+        # charmhelpers' ``relation-set --help`` (does it take --file?) writes nothing
+        "writes": sum(1 for name, args, _ in counting.calls
+                      if name in WRITES and args != repr(["--help"])),
         "relation_sets": [(rid_, owner, len(values)) for rid_, owner, values in
                           run.relation_sets],
         "published_bytes": published, "leader_set_bytes": leader_set_bytes,

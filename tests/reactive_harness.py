@@ -5,14 +5,20 @@ interface copied to ``hooks/relations/<interface name>/``, handler modules under
 ``reactive/``) and its own in-memory unitdata. ``run_hook`` then runs one hook on one
 unit the way a fresh hook process would: charms.reactive's per-process state (handler
 registry, Endpoint instances, triggers, atstart/atexit callbacks, hookenv caches) is reset
-and the charm's ``reactive.*``/``relations.*`` modules are imported again, the hook tools
-that charmhelpers calls are answered from an in-memory table, and ``charms.reactive.main``
-runs for real. As in Juju, relation writes commit only if the hook succeeded (then
-``relation-changed`` events are queued for the units the change wakes: the other members
-for a unit bag, every member, the writing leader too, for a peer app bag), unitdata (flags)
-is committed or rolled back with the hook, and leader-set, status-set and juju-log take
-effect at once. These rules (empty values delete, leader-only app and leader writes, who
-a commit wakes) are ``jujurules``' (tests/jujurules), the ones the process model uses.
+and the charm's ``reactive.*``/``relations.*`` modules are imported again, and
+``charms.reactive.main`` runs for real. The model is the state of ``jujurules``
+(tests/jujurules, the one implementation of Juju's rules that the process model uses too;
+``FakeJuju.st``), and every hook tool charmhelpers or the layer runs is answered by
+``jujurules.tools.run_tool`` in process: during a hook ``subprocess.check_output``,
+``check_call``, ``call`` and ``run`` route a command line whose ``argv[0]`` is in
+``TOOL_NAMES`` to it and give back its exit code and output as a real tool process
+would, so charmhelpers' own argument building, caching and parsing run.
+As in Juju, a successful hook commits its relation writes (``jujurules.commit``) and the
+units the change wakes (``jujurules.state.woken_by_commit``) get ``relation-changed``
+queued; unitdata (flags) is committed or rolled back with the hook; leader-set, status-set
+and juju-log take effect at once. A unit's reads of other units' bags go through its
+relation cache (refreshed for the unit a hook is about, as in Juju), so a change another
+unit committed is seen once the relation-changed about it ran (``settle``).
 
 Usage::
 
@@ -57,13 +63,17 @@ API (all unit names are strings like ``tls/0``):
   ``hook_context(unit, hook, ...)`` is a context manager giving the same environment to
   arbitrary code (e.g. an action body; ``action_params=`` fills action-get).
 - Inspection: ``unit_bag(rid, unit)``, ``app_bag(rid, app=None)`` (committed data),
-  ``set_unit_data`` / ``set_app_data`` (write committed data directly, e.g. bad data),
+  ``set_unit_data`` / ``set_app_data`` (write committed data directly, e.g. bad data; the
+  units' cached copy of a unit bag is dropped), ``HookRun.calls`` (the hook-tool command
+  lines), ``HookRun.relation_reads()``, ``tool_counts`` (calls by tool name),
   ``flags(unit)``, ``flag_set(unit, flag)``, ``kv(unit)``, ``logs(unit)``,
   ``status(unit)``, ``leader_settings``, ``pending`` (queued events).
 """
 from __future__ import annotations
 
+import collections
 import contextlib
+import functools
 import os
 import pathlib
 import shutil
@@ -75,13 +85,18 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 import yaml
 from charmhelpers.core import hookenv, unitdata
 from charms.reactive import bus, endpoints, flags, relations, trace
-from jujurules.args import ToolError
+from jujurules.args import APP, FORMAT, RELATION, parse_args
+from jujurules.commit import commit_context
 from jujurules.state import (
     apply_writes,
-    require_leader_for_app_write,
-    require_leader_for_leader_set,
+    enter_scope_settings,
+    new_relation,
+    new_state,
+    new_unit,
+    open_context,
     woken_by_commit,
 )
+from jujurules.tools import SECRET_TOOLS, TOOLS, Call, run_tool
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 INTERFACE_TLS = ROOT / 'interface-tls'
@@ -94,12 +109,15 @@ DEFAULT_METADATA = {
 }
 
 _CHARM_PACKAGES = ('reactive', 'relations')
+MODEL_UUID = '00000000-0000-4000-8000-000000000000'
+JUJU_VERSION = '3.6.0'
 
 
 class HookRun:
     """What one hook did: ``ok``, ``error`` (the exception or None), ``traceback``,
-    ``logs`` [(level, message)], ``relation_sets`` [(rid, owner, settings)] as called by
-    the code (committed only if ok), ``leader_sets``, ``statuses``, ``flags`` after."""
+    ``logs`` [(level, message)], ``relation_sets`` [(rid, owner, settings)] as the tool
+    parsed them (committed only if ok), ``leader_sets``, ``statuses``, ``calls`` (every
+    hook-tool command line, as the process model records them), ``flags`` after."""
 
     def __init__(self, unit: str, hook: str):
         self.unit = unit
@@ -113,33 +131,92 @@ class HookRun:
         self.statuses: List[Tuple[str, str]] = []
         self.action_results: Dict[str, Any] = {}
         self.action_failed: Optional[str] = None
+        self.calls: List[List[str]] = []
+        self.remote_unit = ''
         self.flags: List[str] = []
         self.result: Any = None
+
+    def relation_reads(self) -> List[Tuple[Optional[str], str, bool]]:
+        """The bags this hook read with relation-get: (``-r`` or None, owner, app bag?),
+        the owner a unit name or, for ``--app``, an application name; with no owner given
+        the hook's remote unit (jujurules.args parses the command lines)."""
+        reads = []
+        for argv in self.calls:
+            if argv[0] != 'relation-get':
+                continue
+            opts, pos = parse_args(argv[1:], dict(FORMAT, **RELATION, **APP))
+            owner = pos[1] if len(pos) > 1 else self.remote_unit
+            app = bool(opts.get('app'))
+            reads.append((opts.get('relation'), owner.split('/')[0] if app else owner, app))
+        return reads
 
     def __repr__(self) -> str:
         return f'HookRun({self.unit} {self.hook} ok={self.ok})'
 
 
 class _Relation:
-    def __init__(self, rid: str, endpoint: str, remote_app: Optional[str]):
+    """A relation as the tests see it; its data lives in the jujurules state
+    (``st["relations"][key]``): ``unit_bags`` and ``app_bags`` are views of it."""
+
+    def __init__(self, juju: FakeJuju, rid: str, endpoint: str, remote_app: Optional[str]):
+        self._juju = juju
         self.rid = rid
+        self.key = rid.rsplit(':', 1)[1]      # the state's relation id
         self.endpoint = endpoint
         self.remote_app = remote_app          # None: a peer relation
         self.members: List[str] = []          # local units in scope
         self.remote_units: List[str] = []     # non-peer only
-        self.unit_bags: Dict[str, Dict[str, str]] = {}
-        self.app_bags: Dict[str, Dict[str, str]] = {}
+        self.departed: Dict[str, set] = {}    # unit -> remote units it saw depart
+
+    @property
+    def state(self) -> dict:
+        return self._juju.st['relations'][self.key]
+
+    @property
+    def unit_bags(self) -> Dict[str, Dict[str, str]]:
+        return self.state['units']
+
+    @property
+    def app_bags(self) -> Dict[str, Dict[str, str]]:
+        rel = self.state
+        if rel['peer']:
+            return {self._juju.app: rel['app_data']}
+        return rel['app_bags']
 
 
 class _Unit:
-    def __init__(self, name: str, charm_dir: pathlib.Path, address: str):
+    def __init__(self, juju: FakeJuju, name: str, charm_dir: pathlib.Path):
+        self._juju = juju
         self.name = name
         self.charm_dir = charm_dir
-        self.address = address
+        self.log_path = charm_dir.parent / 'juju.log'
         self.kv = unitdata.Storage(':memory:')
         self.config: Dict[str, Any] = {}
         self.logs: List[Tuple[str, str]] = []
-        self.status: Tuple[str, str] = ('unknown', '')
+
+    @property
+    def address(self) -> str:
+        return self._juju.st['units'][self.name]['address']
+
+    @address.setter
+    def address(self, value: str) -> None:
+        self._juju.st['units'][self.name]['address'] = value
+
+    @property
+    def status(self) -> Tuple[str, str]:
+        status = self._juju.st['units'][self.name]['status']
+        return status['status'], status['message']
+
+
+# The hook tools a harness hook runs in process (jujurules.tools.run_tool). Not routed,
+# so a hook finds them missing as on a machine without them: secret-* (layer:tls calls
+# them through ca_store.run_tool, which tls_harness's FakeSecrets answers) and jujud
+# (hookenv.juju_version globs for a jujud binary under /var/lib/juju before it runs
+# anything, so there is no command to route; nothing in a harness hook calls it).
+TOOL_NAMES = tuple(name for name in TOOLS
+                   if name not in SECRET_TOOLS and name not in ('jujud',))
+_ROUTED = frozenset(TOOL_NAMES)
+_SUBPROCESS = ('check_output', 'check_call', 'call', 'run')
 
 
 class FakeJuju:
@@ -158,15 +235,26 @@ class FakeJuju:
         self.layers = [pathlib.Path(p) for p in layers]
         self.config_overrides = dict(config or {})
         self.fresh_modules = tuple(fresh_modules)
+        # The state of jujurules (tests/model/README.md), as the process model holds it.
+        self.st = new_state(app, MODEL_UUID, JUJU_VERSION,
+                            bindings=self.metadata.get('extra-bindings') or {})
         self.units: Dict[str, _Unit] = {}
         self.relations: Dict[str, _Relation] = {}
-        self.leader: Optional[str] = None
-        self.leader_settings: Dict[str, str] = {}
         self.pending: List[Tuple[str, str, str, Optional[str]]] = []
         self.history: List[HookRun] = []
+        self.tool_counts: collections.Counter = collections.Counter()
         self._next_unit = 0
         self._next_rid = 0
+        self._seq = 0
         self._ctx: Optional[dict] = None
+
+    @property
+    def leader(self) -> Optional[str]:
+        return self.st['leader']
+
+    @property
+    def leader_settings(self) -> Dict[str, str]:
+        return self.st['leader_settings']
 
     # ------------------------------------------------------------------ model
 
@@ -174,11 +262,15 @@ class FakeJuju:
         """Create a unit with its own charm dir and unitdata; returns its name."""
         if name is None:
             name = f'{self.app}/{self._next_unit}'
-        self._next_unit = max(self._next_unit, int(name.split('/')[1])) + 1
+        index = int(name.split('/')[1])
+        self._next_unit = max(self._next_unit, index) + 1
         address = address or f'10.0.0.{10 + len(self.units)}'
         charm_dir = self.tmp / ('unit-' + name.replace('/', '-')) / 'charm'
         self._build_charm(charm_dir)
-        unit = _Unit(name, charm_dir, address)
+        self.st['units'][name] = new_unit(index, address, 'host-' + name.replace('/', '-'),
+                                          status={'status': 'unknown', 'message': ''})
+        self.st['views'][name] = {}
+        unit = _Unit(self, name, charm_dir)
         unit.config = self._config_defaults(charm_dir)
         unit.config.update(self.config_overrides)
         self.units[name] = unit
@@ -186,9 +278,11 @@ class FakeJuju:
 
     def set_leader(self, unit: Optional[str]) -> None:
         """Make ``unit`` the leader (None: no leader). Runs no hook."""
-        self.leader = unit
+        self.st['leader'] = unit
 
     def set_config(self, unit: str, **values: Any) -> None:
+        """Change ``unit``'s config (the harness keeps config per unit; a hook's
+        config-get answers its unit's)."""
         self.units[unit].config.update(values)
 
     def add_peer_relation(self, endpoint: str = 'certificates') -> str:
@@ -200,6 +294,10 @@ class FakeJuju:
         ``set_unit_data``). Local units still ``enter`` it."""
         rel = self._relations_get(self._add_relation(endpoint, remote_units[0].split('/')[0]))
         rel.remote_units = list(remote_units)
+        for i, name in enumerate(remote_units):  # units of the model (readable once gone)
+            self.st['units'].setdefault(name, new_unit(
+                int(name.split('/')[1]), f'10.1.0.{10 + i}', 'host-' + name.replace('/', '-'),
+                status={'status': 'active', 'message': ''}))
         return rel.rid
 
     def enter(self, rid: str, unit: str, hooks: bool = True) -> None:
@@ -208,10 +306,7 @@ class FakeJuju:
         rel = self._relations_get(rid)
         others = self._view(rel, unit) if rel.remote_app is None else list(rel.remote_units)
         rel.members.append(unit)
-        bag = rel.unit_bags.setdefault(unit, {})
-        address = self.units[unit].address
-        bag.update({'private-address': address, 'ingress-address': address,
-                    'egress-subnets': address + '/32'})
+        enter_scope_settings(self.st, rel.key, unit)
         if not hooks:
             return
         self.run_hook(unit, f'{rel.endpoint}-relation-created', rid=rid)
@@ -244,8 +339,12 @@ class FakeJuju:
             for other in list(rel.remote_units):
                 self.run_hook(unit, f'{rel.endpoint}-relation-departed', rid=rid,
                               remote_unit=other, departing_unit=other)
+                rel.departed.setdefault(unit, set()).add(other)
             self.run_hook(unit, f'{rel.endpoint}-relation-broken', rid=rid)
         del self.relations[rid]
+        del self.st['relations'][rel.key]
+        for views in self.st['views'].values():
+            views.pop(rel.key, None)
 
     # ------------------------------------------------------------------ inspection
 
@@ -256,13 +355,22 @@ class FakeJuju:
         return dict(self._relations_get(rid).app_bags.get(app or self.app, {}))
 
     def set_unit_data(self, rid: str, unit: str, **values: Optional[str]) -> None:
-        """Write committed data into ``unit``'s bag (no hook, no event)."""
-        _apply(self._relations_get(rid).unit_bags.setdefault(unit, {}), values)
+        """Write committed data into ``unit``'s bag (no hook, no event). The units'
+        relation caches drop their copy of it, as if Juju had told them of the change."""
+        rel = self._relations_get(rid)
+        rel.unit_bags[unit] = apply_writes(rel.unit_bags.get(unit, {}), values)
+        for views in self.st['views'].values():
+            views.get(rel.key, {}).get('cache', {}).pop(unit, None)
 
     def set_app_data(self, rid: str, app: Optional[str] = None, **values: Optional[str]
                      ) -> None:
         """Write committed data into an app bag (no hook, no event)."""
-        _apply(self._relations_get(rid).app_bags.setdefault(app or self.app, {}), values)
+        rel = self._relations_get(rid).state
+        app = app or self.app
+        if rel['peer']:
+            rel['app_data'] = apply_writes(rel['app_data'], values)
+        else:
+            rel['app_bags'][app] = apply_writes(rel['app_bags'].get(app, {}), values)
 
     def kv(self, unit: str) -> unitdata.Storage:
         return self.units[unit].kv
@@ -332,21 +440,23 @@ class FakeJuju:
             raise RuntimeError('hooks do not nest')
         u = self.units[unit]
         run = HookRun(unit, hook)
+        run.remote_unit = remote_unit or ''
         ctx = {'unit': u, 'rid': rid, 'remote_unit': remote_unit, 'run': run,
-               'writes': {}, 'config': None, 'action_params': action_params or {}}
+               'id': self._open(u, hook, rid, remote_unit, action, action_params)}
         self._ctx = ctx
         saved_env = dict(os.environ)
         saved_path = list(sys.path)
         saved_kv = unitdata._KV
-        saved = {name: getattr(hookenv, name) for name in _PATCHED}
+        saved = {name: getattr(subprocess, name) for name in _SUBPROCESS}
         try:
             self._new_process(u)
             os.environ.update(self._environment(u, hook, rid, remote_unit, departing_unit))
             os.environ.pop('JUJU_ACTION_NAME', None)
             if action is not None:
                 os.environ['JUJU_ACTION_NAME'] = action
-            for name in _PATCHED:
-                setattr(hookenv, name, getattr(self, '_tool_' + name))
+            for name in _SUBPROCESS:
+                setattr(subprocess, name, functools.partial(
+                    getattr(self, '_sub_' + name), saved[name]))
             unitdata._KV = u.kv
             try:
                 yield run
@@ -360,9 +470,15 @@ class FakeJuju:
             else:
                 self._commit(ctx)
         finally:
-            run.flags = self.flags(unit)
             for name, value in saved.items():
-                setattr(hookenv, name, value)
+                setattr(subprocess, name, value)
+            state_ctx = self.st['contexts'].pop(ctx['id'], None) or {}
+            run.calls = state_ctx.get('calls', [])
+            action_state = state_ctx.get('action')
+            if action_state is not None:
+                run.action_results = action_state['results']
+                run.action_failed = action_state['failed']
+            run.flags = self.flags(unit)
             unitdata._KV = saved_kv
             os.environ.clear()
             os.environ.update(saved_env)
@@ -382,14 +498,56 @@ class FakeJuju:
     def _add_relation(self, endpoint: str, remote_app: Optional[str]) -> str:
         rid = f'{endpoint}:{self._next_rid}'
         self._next_rid += 1
-        self.relations[rid] = _Relation(rid, endpoint, remote_app)
+        rel = _Relation(self, rid, endpoint, remote_app)
+        interface = _interface_of(self.metadata, endpoint)
+        if remote_app is None:
+            self.st['relations'][rel.key] = new_relation(endpoint, interface,
+                                                         {self.app: endpoint}, peer=True)
+        else:
+            self.st['relations'][rel.key] = new_relation(
+                endpoint, interface, {self.app: endpoint, remote_app: endpoint}, peer=False)
+        self.relations[rid] = rel
         return rid
 
     def _view(self, rel: _Relation, unit: str) -> List[str]:
-        """relation-list for ``unit``: the other members (peers) or the remote units."""
+        """The harness's relation-list for ``unit``: every other member in scope (peers)
+        or the remote units, less those it saw depart."""
+        gone = rel.departed.get(unit, set())
         if rel.remote_app is None:
-            return sorted(m for m in rel.members if m != unit)
-        return sorted(rel.remote_units)
+            return sorted(m for m in rel.members if m != unit and m not in gone)
+        return sorted(m for m in rel.remote_units if m not in gone)
+
+    def _open(self, u: _Unit, hook: str, rid: Optional[str], remote_unit: Optional[str],
+              action: Optional[str], action_params: Optional[Dict[str, Any]]) -> str:
+        """Open the jujurules hook context of a harness hook (jujurules.state.open_context,
+        as the model's): the unit's relation-lists are the harness's (everyone in scope;
+        ``enter`` runs the joined hooks itself), the relations it knows those it is in."""
+        self._seq += 1
+        ctx_id = f'{u.name}-{hook or action}-{self._seq}'
+        self.st['config'] = dict(u.config)
+        views = self.st['views'].setdefault(u.name, {})
+        known = []
+        for rel in self.relations.values():
+            if u.name in rel.members:
+                known.append(rel.key)
+            view = views.setdefault(rel.key, {'members': [], 'cache': {}})
+            view['members'] = self._view(rel, u.name)
+        kind = endpoint = remote_app = None
+        if rid is not None:
+            rel = self._relations_get(rid)
+            endpoint = rel.endpoint
+            kind = hook[len(endpoint) + 1:] if hook.startswith(endpoint + '-') else hook
+            remote_app = rel.remote_app or self.app
+        action_state = None
+        if action is not None or action_params is not None:
+            action_state = {'name': action or hook, 'params': dict(action_params or {}),
+                            'results': {}, 'failed': None, 'log': []}
+        open_context(self.st, ctx_id, u.name, self.app, hook, kind=kind,
+                     rid=None if rid is None else self.relations[rid].key,
+                     endpoint=endpoint, remote_unit=remote_unit or '',
+                     remote_app=remote_app or '', known=known, log=str(u.log_path),
+                     action=action_state)
+        return ctx_id
 
     def _build_charm(self, charm_dir: pathlib.Path) -> None:
         ignore = shutil.ignore_patterns('__pycache__', '*.pyc')
@@ -423,9 +581,9 @@ class FakeJuju:
                      remote_unit: Optional[str], departing: Optional[str]) -> Dict[str, str]:
         env = {
             'JUJU_UNIT_NAME': u.name, 'JUJU_HOOK_NAME': hook, 'JUJU_MODEL_NAME': 'test',
-            'JUJU_MODEL_UUID': '00000000-0000-4000-8000-000000000000',
+            'JUJU_MODEL_UUID': MODEL_UUID,
             'CHARM_DIR': str(u.charm_dir), 'JUJU_CHARM_DIR': str(u.charm_dir),
-            'JUJU_VERSION': '3.6.0', 'JUJU_PRINCIPAL_UNIT': '',
+            'JUJU_VERSION': JUJU_VERSION, 'JUJU_PRINCIPAL_UNIT': '',
         }
         for key in ('JUJU_RELATION', 'JUJU_RELATION_ID', 'JUJU_REMOTE_UNIT',
                     'JUJU_REMOTE_APP', 'JUJU_DEPARTING_UNIT'):
@@ -467,181 +625,168 @@ class FakeJuju:
         u.kv.flush(False)  # start from the committed unitdata
 
     def _commit(self, ctx: dict) -> None:
+        """The hook succeeded: unitdata flushes, and its buffered writes commit
+        (jujurules.commit.commit_context, as in the model); relation-changed is queued
+        for the units a changed bag wakes (jujurules.state.woken_by_commit): in a peer
+        relation the other members in scope (a unit bag) or every member (the app bag);
+        in a relation with the fake remote application no local unit sees the change."""
         run = ctx['run']
         run.ok = True
         ctx['unit'].kv.flush()
-        unit = ctx['unit'].name
-        for (rid, owner), values in ctx['writes'].items():
-            rel = self.relations.get(rid)
-            if rel is None:
-                continue
-            is_app = '/' not in owner
-            bags = rel.app_bags if is_app else rel.unit_bags
-            bag = bags.setdefault(owner, {})
-            before = dict(bag)
-            _apply(bag, values)
-            if bag == before:
-                continue  # Juju sends no relation-changed for a write that changes nothing
-            peer = rel.remote_app is None
-            for other in woken_by_commit(unit, is_app, peer, rel.members):
-                event = (other, f'{rel.endpoint}-relation-changed', rid,
-                         None if is_app else unit)
-                if event not in self.pending:
-                    self.pending.append(event)
-
-    def _ctx_or_fail(self) -> dict:
-        if self._ctx is None:
-            raise RuntimeError('hook tool called outside a hook')
-        return self._ctx
-
-    def _rid(self, rid: Optional[str]) -> Optional[str]:
-        return rid or self._ctx_or_fail()['rid']
+        writer = ctx['unit'].name
+        state_ctx = self.st['contexts'].get(ctx['id'])
+        if state_ctx is None:
+            return
+        changed = commit_context(self.st, state_ctx)
+        by_key = {rel.key: rel for rel in self.relations.values()}
+        for kind in ('unit', 'app'):
+            for key in changed[kind]:
+                rel = by_key.get(key)
+                if rel is None or rel.remote_app is not None:
+                    continue
+                members = [m for m in rel.members if m == writer or
+                           writer in self._view(rel, m)]
+                for other in woken_by_commit(writer, kind == 'app', True, members):
+                    event = (other, f'{rel.endpoint}-relation-changed', rel.rid,
+                             None if kind == 'app' else writer)
+                    if event not in self.pending:
+                        self.pending.append(event)
 
     # ------------------------------------------------------------------ hook tools
 
-    def _tool_relation_ids(self, reltype: Optional[str] = None) -> List[str]:
-        reltype = reltype or hookenv.relation_type()
-        unit = self._ctx_or_fail()['unit'].name
-        return sorted(rid for rid, rel in self.relations.items()
-                      if rel.endpoint == reltype and unit in rel.members)
+    def _tool(self, argv: List[str], stdin: Optional[str] = None) -> Tuple[int, str, str]:
+        """One hook-tool call of the running hook, answered by jujurules.tools.run_tool on
+        the harness's state (what the model's tool server does for a hook process)."""
+        ctx = self._ctx
+        if ctx is None:
+            raise RuntimeError('hook tool called outside a hook')
+        name = argv[0]
+        self.tool_counts[name] += 1
+        state_ctx = self.st['contexts'][ctx['id']]
+        call = Call(os.getcwd(), lambda: stdin or '')
+        run = ctx['run']
+        if name == 'relation-set':
+            # What this call buffers, as the tool parsed it: a fresh pending map for it.
+            real = state_ctx['pending']
+            probe = dict(real, unit={}, app={})
+            state_ctx['pending'] = probe
+            try:
+                rc, out, err = run_tool(self.st, ctx['id'], name, argv[1:], call)
+            finally:
+                state_ctx['pending'] = real
+            for kind in ('unit', 'app'):
+                for key, values in probe[kind].items():
+                    real[kind].setdefault(key, {}).update(values)
+                    owner = ctx['unit'].name if kind == 'unit' else self.app
+                    rid = next(r.rid for r in self.relations.values() if r.key == key)
+                    run.relation_sets.append((rid, owner, dict(values)))
+            return rc, out, err
+        log_path = ctx['unit'].log_path
+        before = 0
+        if name == 'juju-log' and log_path.exists():
+            before = log_path.stat().st_size
+        history = len(self.st.get('status_history', []))
+        rc, out, err = run_tool(self.st, ctx['id'], name, argv[1:], call)
+        if rc == 0 and name == 'juju-log':
+            with open(log_path, encoding='utf-8') as f:
+                f.seek(before)
+                line = f.read()
+            entry = _log_entry(line, state_ctx)
+            ctx['unit'].logs.append(entry)
+            run.logs.append(entry)
+        elif rc == 0 and name == 'leader-set':
+            run.leader_sets.append({k: v or None for k, v in
+                                    (a.partition('=')[::2] for a in argv[1:] if '=' in a)})
+        for _unit, _app, state, message in self.st.get('status_history', [])[history:]:
+            run.statuses.append((state, message))
+        return rc, out, err
 
-    def _tool_related_units(self, relid: Optional[str] = None) -> List[str]:
-        relid = self._rid(relid)
-        if relid not in self.relations:
-            raise subprocess.CalledProcessError(2, 'relation-list')
-        return self._view(self.relations[relid], self._ctx_or_fail()['unit'].name)
+    @staticmethod
+    def _routed(args: Any) -> bool:
+        return (isinstance(args, (list, tuple)) and bool(args)
+                and isinstance(args[0], str) and args[0] in _ROUTED)
 
-    def _tool_relation_get(self, attribute: Optional[str] = None, unit: Optional[str] = None,
-                           rid: Optional[str] = None, app: Optional[str] = None) -> Any:
-        ctx = self._ctx_or_fail()
-        rid = self._rid(rid)
-        if rid not in self.relations:
-            return None  # exit 2: charmhelpers returns None
-        rel = self.relations[rid]
-        me = ctx['unit'].name
-        if app is not None:
-            owner = app.split('/')[0]
-            if owner == self.app and rel.remote_app is not None and me != self.leader:
-                raise subprocess.CalledProcessError(1, 'relation-get')  # permission denied
-            bag = dict(rel.app_bags.get(owner, {}))
-            if owner == self.app and me == self.leader:
-                _apply(bag, ctx['writes'].get((rid, owner), {}))
+    def _sub_check_output(self, real: Callable, args: Any, *a: Any, **kw: Any) -> Any:
+        if not self._routed(args):
+            return real(args, *a, **kw)
+        rc, out, err = self._tool(list(args), kw.get('input'))
+        stderr = None
+        if kw.get('stderr') == subprocess.STDOUT:
+            out = out + err
+        elif kw.get('stderr') == subprocess.PIPE:
+            stderr = _encode(err, kw)
+        elif kw.get('stderr') is None and err:
+            sys.stderr.write(err)  # a real process's stderr goes to the hook's
+        output = _encode(out, kw)
+        if rc != 0:
+            raise subprocess.CalledProcessError(rc, args, output=output, stderr=stderr)
+        return output
+
+    def _sub_check_call(self, real: Callable, args: Any, *a: Any, **kw: Any) -> int:
+        if not self._routed(args):
+            return real(args, *a, **kw)
+        rc = self._sub_call(real, args, *a, **kw)
+        if rc != 0:
+            raise subprocess.CalledProcessError(rc, args)
+        return 0
+
+    def _sub_call(self, real: Callable, args: Any, *a: Any, **kw: Any) -> int:
+        if not self._routed(args):
+            return real(args, *a, **kw)
+        rc, out, err = self._tool(list(args))
+        if out:
+            sys.stdout.write(out)
+        if err:
+            sys.stderr.write(err)
+        return rc
+
+    def _sub_run(self, real: Callable, args: Any, *a: Any, **kw: Any
+                 ) -> subprocess.CompletedProcess:
+        if not self._routed(args):
+            return real(args, *a, **kw)
+        rc, out, err = self._tool(list(args), kw.get('input'))
+        capture = kw.get('capture_output')
+        stdout = _encode(out, kw) if capture or kw.get('stdout') == subprocess.PIPE else None
+        if kw.get('stderr') == subprocess.STDOUT and stdout is not None:
+            stdout, stderr = _encode(out + err, kw), None
+        elif capture or kw.get('stderr') == subprocess.PIPE:
+            stderr = _encode(err, kw)
         else:
-            owner = unit or hookenv.remote_unit()
-            if not owner:
-                return None
-            bag = dict(rel.unit_bags.get(owner, {}))
-            if owner == me:
-                _apply(bag, ctx['writes'].get((rid, owner), {}))
-        if attribute in (None, '-'):
-            return bag
-        return bag.get(attribute)
-
-    def _tool_relation_set(self, relation_id: Optional[str] = None,
-                           relation_settings: Optional[Dict[str, Any]] = None,
-                           app: bool = False, **kwargs: Any) -> None:
-        ctx = self._ctx_or_fail()
-        rid = self._rid(relation_id)
-        if rid not in self.relations:
-            raise subprocess.CalledProcessError(2, 'relation-set')
-        me = ctx['unit'].name
-        if app:
-            _tool_rule(require_leader_for_app_write, me == self.leader, 'relation-set')
-        settings = dict(relation_settings or {})
-        settings.update(kwargs)
-        values = {k: (None if v is None else str(v)) for k, v in settings.items()}
-        owner = self.app if app else me
-        ctx['run'].relation_sets.append((rid, owner, dict(values)))
-        ctx['writes'].setdefault((rid, owner), {}).update(values)
-        hookenv.flush(me)
-
-    def _tool_is_leader(self) -> bool:
-        return self._ctx_or_fail()['unit'].name == self.leader
-
-    def _tool_leader_get(self, attribute: Optional[str] = None) -> Any:
-        self._ctx_or_fail()
-        if attribute in (None, '-'):
-            return dict(self.leader_settings)
-        return self.leader_settings.get(attribute)
-
-    def _tool_leader_set(self, settings: Optional[Dict[str, Any]] = None, **kwargs: Any
-                         ) -> None:
-        ctx = self._ctx_or_fail()
-        _tool_rule(require_leader_for_leader_set, ctx['unit'].name == self.leader, 'leader-set')
-        values = dict(settings or {})
-        values.update(kwargs)
-        values = {k: (None if v is None else str(v)) for k, v in values.items()}
-        ctx['run'].leader_sets.append(dict(values))
-        _apply(self.leader_settings, values)  # immediate, never rolled back
-
-    def _tool_config(self, scope: Optional[str] = None) -> Any:
-        ctx = self._ctx_or_fail()
-        if ctx['config'] is None:
-            ctx['config'] = hookenv.Config(dict(ctx['unit'].config))
-        if scope is not None:
-            return ctx['config'].get(scope)
-        return ctx['config']
-
-    def _tool_log(self, message: Any, level: Optional[str] = None) -> None:
-        ctx = self._ctx_or_fail()
-        entry = (level or 'INFO', message if isinstance(message, str) else repr(message))
-        ctx['unit'].logs.append(entry)
-        ctx['run'].logs.append(entry)
-
-    def _tool_status_set(self, workload_state: Any, message: str = '',
-                         application: bool = False) -> None:
-        ctx = self._ctx_or_fail()
-        state = getattr(workload_state, 'value', workload_state)
-        if state not in ('maintenance', 'blocked', 'waiting', 'active'):
-            raise ValueError(f'{state!r} is not a valid workload state')
-        ctx['run'].statuses.append((state, message))
-        if not application:
-            ctx['unit'].status = (state, message)
-
-    def _tool_status_get(self) -> Tuple[str, str]:
-        return self._ctx_or_fail()['unit'].status
-
-    def _tool_unit_get(self, attribute: str) -> Optional[str]:
-        if attribute in ('private-address', 'public-address'):
-            return self._ctx_or_fail()['unit'].address
-        raise subprocess.CalledProcessError(2, 'unit-get')
-
-    def _tool_network_get(self, endpoint: str, relation_id: Optional[str] = None) -> dict:
-        address = self._ctx_or_fail()['unit'].address
-        return {'bind-addresses': [{'mac-address': '', 'interface-name': 'eth0',
-                                    'addresses': [{'hostname': '', 'value': address,
-                                                   'cidr': address + '/24'}]}],
-                'egress-subnets': [address + '/32'], 'ingress-addresses': [address]}
-
-    def _tool_network_get_primary_address(self, binding: str) -> str:
-        return self._ctx_or_fail()['unit'].address
-
-    def _tool_juju_version(self) -> str:
-        return '3.6.0'
-
-    def _tool_application_version_set(self, version: str) -> None:
-        self._ctx_or_fail()
-
-    def _tool_open_port(self, port: Any, protocol: str = 'TCP') -> None:
-        self._ctx_or_fail()
-
-    def _tool_close_port(self, port: Any, protocol: str = 'TCP') -> None:
-        self._ctx_or_fail()
-
-    def _tool_action_get(self, key: Optional[str] = None) -> Any:
-        params = self._ctx_or_fail()['action_params']
-        return dict(params) if key is None else params.get(key)
-
-    def _tool_action_set(self, values: Dict[str, Any]) -> None:
-        self._ctx_or_fail()['run'].action_results.update(values)
-
-    def _tool_action_fail(self, message: str) -> None:
-        self._ctx_or_fail()['run'].action_failed = message
+            stderr = None
+            if err:
+                sys.stderr.write(err)
+        done = subprocess.CompletedProcess(args, rc, stdout, stderr)
+        if kw.get('check'):
+            done.check_returncode()
+        return done
 
 
-# The hookenv functions the harness answers (FakeJuju._tool_<name>).
-TOOL_NAMES = tuple(name[len('_tool_'):] for name in vars(FakeJuju) if name.startswith('_tool_'))
-_PATCHED = TOOL_NAMES
+def _interface_of(metadata: dict, endpoint: str) -> str:
+    for role in ('peers', 'provides', 'requires'):
+        spec = (metadata.get(role) or {}).get(endpoint)
+        if spec:
+            return spec.get('interface', '')
+    return ''
+
+
+def _encode(text: str, kw: Dict[str, Any]) -> Any:
+    """A process's output as the caller asked for it: str with text/universal_newlines/
+    encoding, else bytes."""
+    if kw.get('text') or kw.get('universal_newlines') or kw.get('encoding'):
+        return text
+    return text.encode('utf-8')
+
+
+def _log_entry(line: str, state_ctx: dict) -> Tuple[str, str]:
+    """(level, message) of the line juju-log appended to the unit's log
+    (``juju-log LEVEL [endpoint:rid: ]message``)."""
+    body = line[len('juju-log '):-1] if line.endswith('\n') else line[len('juju-log '):]
+    level, _, message = body.partition(' ')
+    if state_ctx.get('rid') is not None:
+        prefix = '{}:{}: '.format(state_ctx.get('endpoint'), state_ctx['rid'])
+        if message.startswith(prefix):
+            message = message[len(prefix):]
+    return level, message
 
 
 def _reactive_main(call: Optional[Callable[[], Any]] = None) -> Any:
@@ -675,22 +820,3 @@ def _clear_triggers() -> None:
     for prefix in ('reactive.flag_triggers.', 'reactive.flag_set_triggers.',
                    'reactive.flag_clear_triggers.'):
         kv.unsetrange(prefix=prefix)
-
-
-def _apply(bag: Dict[str, str], values: Dict[str, Optional[str]]) -> None:
-    """Juju's rule (jujurules.state.apply_writes): an empty or null value deletes the key."""
-    new = apply_writes(bag, values)
-    bag.clear()
-    bag.update(new)
-
-
-def _tool_rule(rule: Callable[[bool], None], *args: Any) -> None:
-    """Apply a jujurules rule; its refusal fails the tool as charmhelpers sees a failed
-    hook tool (CalledProcessError with the tool's exit code)."""
-    *rule_args, tool = args
-    try:
-        rule(*rule_args)
-    except ToolError as exc:
-        raise subprocess.CalledProcessError(exc.code, tool, stderr=f'ERROR {exc.message}\n'
-                                            ) from None
-

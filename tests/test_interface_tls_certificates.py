@@ -340,3 +340,44 @@ def test_fuzzed_provider_data_never_fails_a_hook(fuzz_model, certs, errors, unit
         assert isinstance(err.message, str) and len(err.message) <= 200
         assert err.code is None or isinstance(err.code, int)
     assert all(len(m) < 300 for m in warnings(run))
+
+
+# ---------------------------------------------------------------- one implementation
+
+
+def test_the_harness_answers_hook_tools_with_jujurules_run_tool(tmp_path, capsys):
+    """Juju's rules are written once (tests/jujurules): in a harness hook charmhelpers'
+    own relation_get runs, and the tool it calls is jujurules.tools.run_tool, the model's.
+    A non-leader reading its own application's bag in a relation with another application
+    is refused (apiserver/facades/agent/uniter/uniter.go readLocalApplicationSettings):
+    the same exit code and stderr as run_tool gives on a state built the model's way; and
+    FakeJuju keeps no hook-tool function of its own."""
+    import subprocess
+
+    from charmhelpers.core import hookenv
+    from jujurules.state import new_relation, new_state, new_unit, open_context
+    from jujurules.tools import Call, run_tool
+    from reactive_harness import FakeJuju
+
+    juju, rid, (_a0, a1) = deploy(tmp_path, units=2)
+
+    def read_own_app_bag(_endpoint):
+        try:
+            hookenv.relation_get(app='tls', rid=rid)
+        except subprocess.CalledProcessError as exc:
+            return exc.returncode
+        return 0
+
+    capsys.readouterr()
+    run = call(juju, a1, read_own_app_bag)
+    harness_err = capsys.readouterr().err
+    st = new_state('tls', 'uuid', '3.6.0', relations={'0': new_relation(
+        ENDPOINT, 'tls-certificates', {'tls': ENDPOINT, PROVIDER_APP: ENDPOINT},
+        peer=False)})
+    st['units']['tls/1'] = new_unit(1, '10.0.0.11', 'host')
+    open_context(st, 'c', 'tls/1', 'tls', 'update-status')
+    rc, out, err = run_tool(st, 'c', 'relation-get',
+                            ['--format=json', '--app', '-r', rid, '-', 'tls'], Call())
+    assert (rc, out, err) == (1, '', 'ERROR permission denied\n')
+    assert run.result == rc and err in harness_err
+    assert not [name for name in dir(FakeJuju) if name.startswith('_tool_')]

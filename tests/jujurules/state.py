@@ -183,3 +183,88 @@ def juju_at_least(version, *wanted):
         return True
     return have >= wanted
 
+
+
+# ---------------------------------------------------------------- building the state
+# Used by both simulators (tests/model/sim.py and tests/reactive_harness.py), so the
+# state's shape and what entering a scope or opening a hook context does are written once.
+
+
+def new_state(app, uuid, juju_version, model="test", config=None, bindings=(),
+              secrets_supported=True, relations=None):
+    """An empty model of one application ``app`` (others go under ``st["apps"]``)."""
+    return {
+        "app": app, "uuid": uuid, "model": model, "leader": None,
+        "juju_version": juju_version, "secrets_supported": secrets_supported,
+        "config": dict(config or {}), "leader_settings": {}, "units": {}, "views": {},
+        "relations": dict(relations or {}), "bindings": sorted(set(bindings)),
+        "secrets": {}, "contexts": {}, "app_status": None,
+    }
+
+
+def new_relation(endpoint, interface, ends, peer, key=None):
+    """A relation with no unit in scope: a peer relation has one app bag (``app_data``),
+    a relation between applications one per side (``app_bags``); ``key`` is Juju's
+    relation key (state/relation.go relationKey: the requirer's endpoint first)."""
+    rel = {"endpoint": endpoint, "interface": interface, "peer": peer, "units": {},
+           "app_data": {}, "ends": dict(ends)}
+    if peer:
+        rel["app_written"] = False
+    else:
+        rel["app_bags"] = {app: {} for app in ends}
+    if key is not None:
+        rel["key"] = key
+    return rel
+
+
+def new_unit(index, address, hostname, status=None):
+    """A unit's record in ``st["units"]``."""
+    return {"index": index, "address": address, "alive": True,
+            "status": dict(status or {"status": "waiting", "message": "agent initialising"}),
+            "ports": [], "workload_version": "", "hostname": hostname}
+
+
+def enter_scope_settings(st, rid, unit):
+    """``unit`` enters relation ``rid``'s scope: its bag starts with its addresses
+    (state/relationunit.go EnterScope writes the unit's settings; the uniter's
+    relation-created/joined see private-address, ingress-address and egress-subnets)."""
+    address = st["units"][unit]["address"]
+    st["relations"][rid]["units"][unit] = {"private-address": address,
+                                           "ingress-address": address,
+                                           "egress-subnets": f"{address}/32"}
+
+
+def open_context(st, ctx_id, unit, app, hook_name, kind=None, rid=None, endpoint=None,
+                 remote_unit="", remote_app="", known=None, log="", action=None):
+    """Open hook context ``ctx_id`` for ``unit`` (``kind``: the hook's kind, e.g.
+    ``relation-joined``, for a relation hook about ``remote_unit``): the unit agent's
+    relation cache is pruned to the members of each relation; a joined member enters the
+    relation-list, a departing one leaves it and its cached bag goes; the bag of the unit
+    a hook is about is read afresh (worker/uniter/runner/context/relation.go and
+    cache.go: ``RelationCache`` Prune/RemoveMember/InvalidateMember). ``known``: the
+    relations the unit's agent knows (default all). Returns the context."""
+    views = st["views"].setdefault(unit, {})
+    for view in views.values():
+        view["cache"] = {m: view["cache"].get(m) for m in view["members"]}
+    if rid is not None and remote_unit:
+        view = views.setdefault(rid, {"members": [], "cache": {}})
+        if kind == "relation-joined" and remote_unit not in view["members"]:
+            view["members"].append(remote_unit)
+            view["members"].sort()
+        if kind == "relation-departed":
+            if remote_unit in view["members"]:
+                view["members"].remove(remote_unit)
+            view["cache"].pop(remote_unit, None)
+        elif remote_unit in view["members"]:
+            view["cache"][remote_unit] = None  # refreshed for the changing unit
+    ctx = {
+        "unit": unit, "app": app, "hook": hook_name, "rid": rid, "endpoint": endpoint,
+        "remote_unit": remote_unit, "remote_app": remote_app,
+        "members": {r: list(v["members"]) for r, v in views.items()},
+        "pending": {"unit": {}, "app": {}, "ports": [], "secrets": []},
+        "log": log, "action": action,
+    }
+    if known is not None:
+        ctx["known_relations"] = sorted(known)
+    st["contexts"][ctx_id] = ctx
+    return ctx

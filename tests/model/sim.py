@@ -29,7 +29,14 @@ import yaml
 from jujurules import commit, install, tools
 from jujurules import secrets as _secrets
 from jujurules.server import ToolServer
-from jujurules.state import woken_by_commit
+from jujurules.state import (
+    enter_scope_settings,
+    new_relation,
+    new_state,
+    new_unit,
+    open_context,
+    woken_by_commit,
+)
 
 from .build import ensure_charm_venv
 from .clock import check_offset, clock_env
@@ -313,17 +320,12 @@ class Model:
             values["tls_permitted_names"] = SIM_PERMITTED_NAMES
         for k, v in config.items():
             values[k] = self._coerce(k, v)
-        return {
-            "app": self.app, "uuid": self.uuid, "model": self.name, "leader": None,
-            "juju_version": self.juju_version, "secrets_supported": self.secrets_supported,
-            "config": values, "leader_settings": {}, "units": {}, "views": {},
-            "relations": {rid: {"endpoint": r["endpoint"], "interface": r["interface"],
-                                "peer": True, "units": {}, "app_data": {},
-                                "app_written": False, "ends": dict(r["ends"])}
-                          for rid, r in self.relations.items()},
-            "bindings": sorted(set(self.meta.get("extra-bindings") or {})),
-            "secrets": {}, "contexts": {}, "app_status": None,
-        }
+        return new_state(
+            self.app, self.uuid, self.juju_version, model=self.name, config=values,
+            bindings=self.meta.get("extra-bindings") or {},
+            secrets_supported=self.secrets_supported,
+            relations={rid: new_relation(r["endpoint"], r["interface"], r["ends"], peer=True)
+                       for rid, r in self.relations.items()})
 
     # ------------------------------------------------------------ state access
 
@@ -368,9 +370,8 @@ class Model:
                 "bindings": sorted(set(app.meta.get("extra-bindings") or {}))}
             for rid in range(first_new, self._next_rid):
                 r = self.relations[str(rid)]
-                st["relations"][str(rid)] = {
-                    "endpoint": r["endpoint"], "interface": r["interface"], "peer": True,
-                    "units": {}, "app_data": {}, "app_written": False, "ends": dict(r["ends"])}
+                st["relations"][str(rid)] = new_relation(r["endpoint"], r["interface"],
+                                                         r["ends"], peer=True)
         return app.name
 
     def integrate(self, one, other):
@@ -390,12 +391,9 @@ class Model:
         with self._locked() as L:
             requirer = app2 if provider == app1 else app1
             ends = {app1: ep1, app2: ep2}
-            L.data["relations"][rid] = {
-                "endpoint": self.relations[rid]["endpoint"], "interface": interface,
-                "peer": False, "units": {}, "app_data": {},
-                "app_bags": {app1: {}, app2: {}}, "ends": ends,
-                # state/relation.go relationKey: the requirer's endpoint first
-                "key": f"{requirer}:{ends[requirer]} {provider}:{ends[provider]}"}
+            L.data["relations"][rid] = new_relation(
+                self.relations[rid]["endpoint"], interface, ends, peer=False,
+                key=f"{requirer}:{ends[requirer]} {provider}:{ends[provider]}")
             for u in self.units.values():
                 if u.app_name in (app1, app2) and u.life == "alive":
                     L.data["views"][u.name][rid] = {"members": [], "cache": {}}
@@ -527,10 +525,7 @@ class Model:
         unit.root.mkdir(parents=True, exist_ok=True)
         with self._locked() as L:
             st = L.data
-            st["units"][unit.name] = {
-                "index": unit.index, "address": unit.address, "alive": True,
-                "status": {"status": "waiting", "message": "agent initialising"},
-                "ports": [], "workload_version": "", "hostname": unit.hostname}
+            st["units"][unit.name] = new_unit(unit.index, unit.address, unit.hostname)
             st["views"][unit.name] = {rid: {"members": [], "cache": {}}
                                       for rid in unit.rel}
             ast = self._ast(unit.app_name)
@@ -941,35 +936,17 @@ class Model:
         ctx_id = f"{u.name}-{hook_name}-{self._seq}"
         with self._locked() as L:
             st = L.data
-            views = st["views"][u.name]
-            for view in views.values():  # the agent's relation cache: prune non-members
-                view["cache"] = {m: view["cache"].get(m) for m in view["members"]}
-            if hook is not None and hook.rid is not None and hook.remote:
-                view = views[hook.rid]
-                if hook.kind == "relation-joined" and hook.remote not in view["members"]:
-                    view["members"].append(hook.remote)
-                    view["members"].sort()
-                if hook.kind == "relation-departed":
-                    if hook.remote in view["members"]:
-                        view["members"].remove(hook.remote)
-                    view["cache"].pop(hook.remote, None)
-                elif hook.remote in view["members"]:
-                    view["cache"][hook.remote] = None  # refreshed for the changing unit
             endpoint = self._ep(hook.rid, u.app_name) if hook and hook.rid else None
-            st["contexts"][ctx_id] = {
-                "unit": u.name, "app": u.app_name, "hook": hook_name,
-                "rid": hook.rid if hook else None,
-                "endpoint": endpoint, "remote_unit": hook.remote if hook else "",
-                "remote_app": (self._other(hook.rid, u.app_name)
-                               if hook and hook.rid is not None else ""),
-                "members": {rid: list(v["members"]) for rid, v in views.items()},
+            open_context(
+                st, ctx_id, u.name, u.app_name, hook_name,
+                kind=hook.kind if hook else None, rid=hook.rid if hook else None,
+                endpoint=endpoint, remote_unit=hook.remote if hook else "",
+                remote_app=(self._other(hook.rid, u.app_name)
+                            if hook and hook.rid is not None else ""),
                 # worker/uniter/relation/resolver.go createdRelationsResolver: relations
                 # become known to the uniter only once the unit is installed; a removed
                 # relation stays known until its relation-broken ran
-                "known_relations": sorted(u.rel) if u.in_scope else [],
-                "pending": {"unit": {}, "app": {}, "ports": [], "secrets": []},
-                "log": str(u.log), "action": action,
-            }
+                known=u.rel if u.in_scope else [], log=str(u.log), action=action)
             before = {"leader_settings": dict(self._ast(u.app_name)["leader_settings"])}
         return ctx_id, before
 
@@ -1177,9 +1154,7 @@ class Model:
         peer = bool(self.relations[rid].get("peer"))
         with self._locked() as L:
             rel = L.data["relations"][rid]
-            rel["units"][u.name] = {"private-address": u.address,
-                                    "ingress-address": u.address,
-                                    "egress-subnets": f"{u.address}/32"}
+            enter_scope_settings(L.data, rid, u.name)
             if peer:
                 written = bool(rel.get("app_written"))
             else:

@@ -68,8 +68,9 @@ def _model_class():
             env["PYTHONPATH"] = PROBE + os.pathsep + env.get("PYTHONPATH", "")
             env["BENCH_NEXT_SITECUSTOMIZE"] = str(Path(HOSTSHIM) / "sitecustomize.py")
             env["BENCH_PROBE_OUT"] = self.probe_out
-            if os.environ.get("BENCH_PROFILE"):
-                env["BENCH_PROFILE"] = os.environ["BENCH_PROFILE"]
+            for name in ("BENCH_PROFILE", "BENCH_TIME"):  # by hand: see the probe
+                if os.environ.get(name):
+                    env[name] = os.environ[name]
             if self.importtime:
                 env["PYTHONPROFILEIMPORTTIME"] = "1"
             return env

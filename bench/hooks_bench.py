@@ -3,12 +3,20 @@ against the same hook of the same model running a charm without layer:tls.
 
 Both charms (tests/layers/baseline/plain and tests/layers/baseline/tls-only) are built with
 tests/model/build.py and deployed to 3 simulated units (seed 1) until settled; then quiet
-hooks run again and again on the leader and on a non-leader. Every hook is a real process
-of the built charm. A probe (bench/hookprobe/sitecustomize.py, first on the hook's
-PYTHONPATH) measures the time the hook spends waiting for hook-tool processes, so the
-table separates the in-process time (interpreter start, imports, charms.reactive, the
-layers' handlers) from the tool calls: the simulator's tools are Python scripts (tens of ms
-each), real Juju's are a Go binary talking to the agent (a few ms each).
+hooks run again and again on the leader and on a non-leader, the two charms' in turn (so
+both see the same load of the shared machine). Every hook is a real process of the built
+charm. A probe (bench/hookprobe/sitecustomize.py, first on the hook's PYTHONPATH) measures
+the time the hook spends waiting for hook-tool processes, so the table separates the
+in-process time (interpreter start, imports, charms.reactive, the layers' handlers) from
+the tool calls, and marks charms.reactive's phases, so a second table says where the
+in-process time goes: interpreter start, the simulator's sitecustomize, the hook's
+imports, ``bus.discover()``, the atstart callbacks (layer:basic's config flags, the
+Endpoints' start-up), the dispatch (flag tests and handlers), the atexit callbacks,
+unitdata's flush and the interpreter's teardown.
+
+By hand, the probe also times named functions (``BENCH_TIME="module:Qual.name;..."``, the
+medians in the probe's JSON lines under "timed") or writes a cProfile of charms.reactive's
+``main()`` (``BENCH_PROFILE=/path/to/file``); ``make bench`` sets neither.
 """
 from __future__ import annotations
 

@@ -100,6 +100,11 @@ def environment_lines(extra: Sequence[str] = ()) -> List[str]:
             *extra]
 
 
+def loadavg() -> str:
+    """The 1, 5 and 15 minute load averages, as text."""
+    return _loadavg()
+
+
 def _loadavg() -> str:
     try:
         return " ".join(f"{x:.2f}" for x in os.getloadavg())

@@ -23,7 +23,7 @@ import subprocess
 from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
 from charmhelpers.core import hookenv, unitdata
-from charms.reactive import Endpoint, clear_flag, is_flag_set, set_flag
+from charms.reactive import Endpoint, clear_flag, get_flags, is_flag_set, set_flag
 
 # Relation keys (see README.md).
 KEY_REQUESTS = 'certificate_signing_requests'   # requirer unit or app bag: JSON list
@@ -281,10 +281,11 @@ class TlsCertificatesRequires(Endpoint):
         # 'joined' is set; the provider's app bag (and leadership) decide our flags, so
         # they are recomputed in every hook.
         super()._manage_flags()
-        self._update_flags()
+        self._update_flags(startup=True)
 
-    def _update_flags(self) -> None:
-        """Recompute the flags this interface owns from the current data."""
+    def _update_flags(self, startup: bool = False) -> None:
+        """Recompute the flags this interface owns from the current data (``startup``:
+        the Endpoint's start-up, before any handler runs)."""
         if hookenv.hook_name() == f'{self.endpoint_name}-relation-broken':
             for flag in STATE_FLAGS:
                 clear_flag(self.expand_name(flag))
@@ -292,10 +293,9 @@ class TlsCertificatesRequires(Endpoint):
             return
         rel = self._relation()
         if rel is None:
-            for flag in STATE_FLAGS:
-                clear_flag(self.expand_name(flag))
+            self._clear(STATE_FLAGS, startup)
             return
-        clear_flag(self.expand_name(FLAG_BROKEN))
+        self._clear((FLAG_BROKEN,), startup)
         bag = self._provider_bag()
         kv = unitdata.kv()
         for key in PROVIDER_KEYS:
@@ -313,6 +313,21 @@ class TlsCertificatesRequires(Endpoint):
         self._toggle(FLAG_AVAILABLE, any(not c.revoked for c in issued))
         self._toggle(FLAG_REVOKED, any(c.revoked for c in issued))
         self._toggle(FLAG_ERROR, bool(errors))
+
+    def _clear(self, flags: Tuple[str, ...], startup: bool) -> None:
+        """Clear ``flags``. At start-up only those set, from one read of the flags (read
+        again after a real clear, which may fire triggers): charms.reactive reads every
+        flag from unitdata for each ``clear_flag``, and a clear of a flag not set changes
+        nothing before the handlers run (inside the dispatch it makes charms.reactive
+        test the queued handlers again, so a handler's call clears each)."""
+        active = set(get_flags()) if startup else None
+        for flag in flags:
+            name = self.expand_name(flag)
+            if active is None:
+                clear_flag(name)
+            elif name in active:
+                clear_flag(name)
+                active = set(get_flags())
 
     def _toggle(self, flag: str, on: bool) -> None:
         if on:

@@ -15,7 +15,7 @@ import os
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from charmhelpers.core import hookenv, unitdata
-from charms.reactive import Endpoint, clear_flag, is_flag_set, set_flag, toggle_flag
+from charms.reactive import Endpoint, clear_flag, get_flags, is_flag_set, set_flag
 from charms.reactive.flags import _get_flag_value
 from charms.reactive.helpers import data_changed
 
@@ -141,13 +141,14 @@ class TlsPeers(Endpoint):
         # Endpoint._manage_flags skips manage_flags() in hooks of other endpoints once
         # 'joined' is set, and is never 'joined' for a single-unit app; our flags depend
         # on leadership and app data too, so they are recomputed in every hook.
-        self._manage_endpoint_flags()
+        flags = _StartupFlags()
+        self._manage_endpoint_flags(flags)
         rel = self._peer_rel
         if rel is not None and rel.relation_id not in self.relations.keys():
             hookenv.atexit(rel._flush_data)
-        self._update_flags()
+        self._update_flags(flags)
 
-    def _manage_endpoint_flags(self) -> None:
+    def _manage_endpoint_flags(self, flags: _StartupFlags) -> None:
         """charms.reactive's automatic flags (``endpoint.<name>.joined``, ``.departed``,
         ``.changed``, ``.changed.<key>``) with the same meaning as
         ``Endpoint._manage_flags`` (1.5.3), reading only the bag that can have changed.
@@ -164,15 +165,18 @@ class TlsPeers(Endpoint):
         a hook about unit X (``JUJU_REMOTE_UNIT``) reads X's bag only. The first look
         (``joined`` not set yet: a first join, or an upgrade from an interface that did
         not set it) still reads every joined unit, as charms.reactive does."""
-        already_joined = is_flag_set(self.expand_name('joined'))
+        already_joined = flags.is_set(self.expand_name('joined'))
         hook_name = hookenv.hook_name()
         rel_hook = hook_name.startswith(self.endpoint_name + '-relation-')
         departed_hook = rel_hook and hook_name.endswith('-departed')
-        toggle_flag(self.expand_name('joined'), self.is_joined)
+        if self.is_joined:
+            flags.set(self.expand_name('joined'))
+        else:
+            flags.clear(self.expand_name('joined'))
         if departed_hook:
-            set_flag(self.expand_name('departed'))
+            flags.set(self.expand_name('departed'))
         elif self.is_joined:
-            clear_flag(self.expand_name('departed'))
+            flags.clear(self.expand_name('departed'))
         if not already_joined:
             units = list(self.all_joined_units)
         elif rel_hook and not departed_hook:
@@ -185,8 +189,8 @@ class TlsPeers(Endpoint):
                 data_key = (f'endpoint.{self.endpoint_name}.{unit.relation.relation_id}.'
                             f'{unit.unit_name}.{key}')
                 if data_changed(data_key, value):
-                    set_flag(self.expand_name('changed'))
-                    set_flag(self.expand_name(f'changed.{key}'))
+                    flags.set(self.expand_name('changed'))
+                    flags.set(self.expand_name(f'changed.{key}'))
         self.manage_flags()
 
     # ----------------------------------------------------------------- helpers
@@ -935,12 +939,14 @@ class TlsPeers(Endpoint):
 
     # ----------------------------------------------------------------- flags
 
-    def _update_flags(self) -> None:
-        """Recompute every flag this interface owns from the current data."""
+    def _update_flags(self, flags: Optional[_StartupFlags] = None) -> None:
+        """Recompute every flag this interface owns from the current data (``flags``: the
+        start-up's one read of the flags; a handler's call sets and clears directly)."""
+        flags = flags or _DirectFlags()
         rel = self._relation()
         if rel is None:
             for flag in LEGACY_FLAGS + (DEPARTED,):
-                clear_flag(flag)
+                flags.clear(flag)
             return
         # The record of the peers' legacy offers follows every hook about a peer, also
         # while the app bag serves this unit (it may stop: a removal, a revocation).
@@ -948,13 +954,13 @@ class TlsPeers(Endpoint):
         value = self._flag_value()
         # Set when nothing is published yet; kept while set (a request). Re-setting also
         # gives the flag our value if an upper layer set it bare (legacy charms may).
-        if self.own_csr() is None or is_flag_set(CREATE_CSR):
-            set_flag(CREATE_CSR, value)
+        if self.own_csr() is None or flags.is_set(CREATE_CSR):
+            flags.set(CREATE_CSR, value)
         leader = self.is_leader
-        _toggle(SIGN_CSR, leader and bool(self.pending_csrs()), value)
-        _toggle(DEPARTED, leader and bool(self.departed_units()), value)
+        flags.toggle(SIGN_CSR, leader and bool(self.pending_csrs()), value)
+        flags.toggle(DEPARTED, leader and bool(self.departed_units()), value)
         current = self.signed_cert_is_current()
-        _toggle(SIGNED_CERT, current, value)
+        flags.toggle(SIGNED_CERT, current, value)
         if current:
             cert = self.get_signed_cert()
             key = legacy_cert_key(self.local_unit_name)
@@ -1026,11 +1032,60 @@ def _parse_json(raw: Any, max_chars: int) -> tuple:
         return None, f'not JSON or nested too deeply ({len(raw)} chars)'
 
 
-def _toggle(flag: str, should_set: bool, value: Dict[str, str]) -> None:
-    if should_set:
+class _DirectFlags:
+    """Flag changes straight through charms.reactive (in a handler: there, even a clear of
+    a flag that is not set matters, it makes charms.reactive test the queued handlers
+    again)."""
+
+    @staticmethod
+    def is_set(flag: str) -> bool:
+        return is_flag_set(flag)
+
+    @staticmethod
+    def set(flag: str, value: Optional[Dict[str, str]] = None) -> None:
         set_flag(flag, value)
-    else:
+
+    @staticmethod
+    def clear(flag: str) -> None:
         clear_flag(flag)
+
+    def toggle(self, flag: str, should_set: bool, value: Dict[str, str]) -> None:
+        if should_set:
+            self.set(flag, value)
+        else:
+            self.clear(flag)
+
+
+class _StartupFlags(_DirectFlags):
+    """The flags as the Endpoint's start-up (before any handler) recomputes them: the set
+    flags read once (charms.reactive reads every flag from unitdata for each
+    ``is_flag_set``, ``set_flag`` and ``clear_flag``), and only the flags whose state or
+    value differs are set or cleared, so a quiet hook changes nothing and reads the flags
+    once. Each real change reads them again (a change may fire triggers that change
+    others). The same end state as setting and clearing each: a set of a flag set with
+    that value and a clear of a flag not set change nothing, and what a no-op clear does
+    besides (mark the queued handlers for a new test) matters only inside the dispatch."""
+
+    def __init__(self) -> None:
+        self._active: Optional[set] = None
+
+    def _now(self) -> set:
+        if self._active is None:
+            self._active = set(get_flags())
+        return self._active
+
+    def is_set(self, flag: str) -> bool:
+        return flag in self._now()
+
+    def set(self, flag: str, value: Optional[Dict[str, str]] = None) -> None:
+        if flag not in self._now() or _get_flag_value(flag) != value:
+            set_flag(flag, value)
+            self._active = None
+
+    def clear(self, flag: str) -> None:
+        if flag in self._now():
+            clear_flag(flag)
+            self._active = None
 
 
 def _rejection(entry: Any) -> Optional[Dict[str, str]]:

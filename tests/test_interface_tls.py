@@ -676,3 +676,64 @@ def test_the_record_of_legacy_certificates_follows_while_the_app_bag_serves(tmp_
     juju.set_app_data(rid, certificates=None)
     juju.run_hook(a1, 'certificates-relation-changed', rid=rid)
     assert _endpoint_call(juju, a1, 'get_signed_cert') is None
+
+
+# ---------------------------------------------------------------- flag reads
+
+
+def _flags():
+    from charms.reactive import get_flags
+
+    return sorted(get_flags())
+
+
+def _flag_writes_in_startup(monkeypatch):
+    """Patch unitdata so each set_flag (``update`` of ``reactive.states.``) and clear_flag
+    (``unset`` of one) made inside the peer interface's start-up (``_manage_flags`` of
+    peers.py on the stack) is recorded; returns the record."""
+    import sys
+
+    from charmhelpers.core import unitdata
+
+    writes = []
+
+    def in_startup():
+        frame = sys._getframe(2)
+        while frame is not None:
+            code = frame.f_code
+            if code.co_name == '_manage_flags' and code.co_filename.endswith('peers.py'):
+                return True
+            frame = frame.f_back
+        return False
+
+    real_update, real_unset = unitdata.Storage.update, unitdata.Storage.unset
+
+    def update(self, mapping, prefix=''):
+        if prefix == 'reactive.states.' and in_startup():
+            writes.extend(('set', flag) for flag in mapping)
+        return real_update(self, mapping, prefix)
+
+    def unset(self, key):
+        if key.startswith('reactive.states.') and in_startup():
+            writes.append(('clear', key[len('reactive.states.'):]))
+        return real_unset(self, key)
+
+    monkeypatch.setattr(unitdata.Storage, 'update', update)
+    monkeypatch.setattr(unitdata.Storage, 'unset', unset)
+    return writes
+
+
+@pytest.mark.parametrize('who', ['leader', 'non-leader'])
+def test_a_quiet_start_up_sets_and_clears_no_flag(tmp_path, monkeypatch, who):
+    """In a hook where nothing changed, the start-up leaves every flag as it is without
+    a set_flag or clear_flag call: each reads every flag from unitdata (charms.reactive),
+    so a quiet hook reads them once instead."""
+    juju, rid, (a0, a1) = _model(tmp_path)
+    unit = a0 if who == 'leader' else a1
+    juju.run_hook(unit, 'update-status')
+    before = juju.run_hook(unit, 'update-status', call=_flags).result
+    writes = _flag_writes_in_startup(monkeypatch)
+    after = juju.run_hook(unit, 'update-status', call=_flags).result
+    assert after == before
+    assert SIGNED in after  # the start-up did recompute the flags: they are there
+    assert writes == []

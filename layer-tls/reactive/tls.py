@@ -100,7 +100,7 @@ def unit_and_ca_duties():
     compares text unless something changed or is due, so a quiet hook loads no
     ``cryptography``. Flags set here (a new request) bring their handlers in the next
     iteration of the same dispatch."""
-    from charms.reactive import endpoint_from_name, is_flag_set
+    from charms.reactive import endpoint_from_name, get_unset_flags
 
     if not hookenv.cache.get(_END_OF_HOOK_REGISTERED):
         hookenv.cache[_END_OF_HOOK_REGISTERED] = True
@@ -109,8 +109,9 @@ def unit_and_ca_duties():
     tls = endpoint_from_name("certificates")
     if hookenv.hook_name() in NAME_CHECK_HOOKS:
         _check_names(tls, settings)
-    if (is_flag_set("tls.certificate.available")
-            and not is_flag_set("create certificate signing request")):
+    # one read of the flags (charms.reactive reads them all from unitdata for each test)
+    unset = get_unset_flags("tls.certificate.available", "create certificate signing request")
+    if unset == ["create certificate signing request"]:
         _renew_when_due(tls, settings)
     if tls is not None and tls.has_peer_relation:
         _ca_duties(tls, settings)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shlex
 import subprocess
 import time
 from typing import Optional
@@ -126,10 +125,15 @@ def install_certificate(tls, settings: Settings) -> Optional[str]:
     """
     outcome = _install(tls, settings)
     if outcome is not None:
-        from charms.reactive import set_flag
+        from charms.reactive import get_unset_flags, set_flag
+        from charms.reactive.flags import _get_flag_value
 
-        for flag in CERT_FLAGS + CA_FLAGS:
-            set_flag(flag)
+        flags = CERT_FLAGS + CA_FLAGS
+        # charms.reactive reads every flag from unitdata for each set_flag: in the common
+        # case (all set already, with no value) one read says there is nothing to set
+        if get_unset_flags(*flags) or any(_get_flag_value(f) is not None for f in flags):
+            for flag in flags:
+                set_flag(flag)
         if outcome == "changed":
             set_flag(CHANGED_FLAG)
     return outcome
@@ -334,6 +338,8 @@ def _sync(settings: Settings, cert_pem: str, key_pem: Optional[str], bundle_pem:
     changed = storage.sync_files(settings.paths, cert_pem, key_pem, bundle_pem, settings.owner)
     if settings.paths.system_ca in changed and settings.system_ca_update_command:
         try:
+            import shlex  # only here: a quiet hook need not load it
+
             subprocess.run(shlex.split(settings.system_ca_update_command), check=True,
                            capture_output=True, timeout=300)
         except (OSError, subprocess.SubprocessError) as exc:

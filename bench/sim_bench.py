@@ -149,7 +149,9 @@ def run_section(cfg: Config) -> str:
     new_tests = os.path.join(ROOT, "tests")
     data = {"tools": {}, "deploys": [], "load": {}}
     if cfg.tools_only:
-        data = dict(read_data("sim") or data, tools={})
+        data = dict(read_data("sim") or data, tools={}, tools_apart=True)
+    else:
+        data["tools_apart"] = False
     data["load"]["start"] = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="bench-sim-") as tmp:
         sims = (("old", _old_tests(tmp), "0"), ("new", new_tests, "0"),
@@ -235,6 +237,10 @@ def render(data: dict, cfg: Config) -> str:
         + ", ".join(f"{label} {data['tools'][label]['load'][0]:.1f}"
                     for label in ("old", "new") if "load" in data["tools"][label]),
     ]
+    if data.get("tools_apart"):
+        lines.append("- the tool calls were timed again on their own (`bench/run.py sim "
+                     "--sim-tools-only`); the deploy rows are from the section's last full "
+                     "run")
     if data.get("load"):
         lines.append("- load average (1, 5, 15 min) at the section's start: "
                      + " ".join(f"{x:.1f}" for x in data["load"].get("start", ())))

@@ -242,7 +242,9 @@ class TlsPeers(Endpoint):
         among them, every 5 minutes by default) reads every bag again, and so does the
         first look (a new leader, a new relation, a record that does not parse): after
         ``juju resolved`` without a retry, Juju counts the peer's version as seen while
-        unitdata rolled back, and that sweep is what brings the leader up to date."""
+        unitdata rolled back, and that sweep is what brings the leader up to date.
+        Only the keys the leader reads are kept, each cut to one character over its read
+        bound (see ``_kept_bag``), in this hook as in later ones."""
         rel = self._relation()
         if rel is None:
             return {}
@@ -264,7 +266,7 @@ class TlsPeers(Endpoint):
             if owner not in owners:
                 owners.append(owner)  # a record without it (or with garbage for it)
         for owner in owners:
-            bags[owner] = units[owner].received_raw.data or {}
+            bags[owner] = _kept_bag(units[owner].received_raw.data or {})
         value = {'relation': rel.relation_id, 'bags': bags}
         if stored != value:
             kv.set(_KV_PEER_BAGS, value)
@@ -1000,6 +1002,29 @@ class TlsPeers(Endpoint):
         for key in list(own.data):
             if key.endswith(LEGACY_CERT_SUFFIX) and key[:-len(LEGACY_CERT_SUFFIX)] in served:
                 self._set_raw(own, key, None)
+
+
+# The keys of a peer's bag the leader reads, with the bound its reader applies
+# (TlsPeers._remote_bags keeps only these; the legacy certificate keys are kept too).
+_KEPT_KEYS = {KEY_CSR: MAX_PEM_CHARS, KEY_HOSTNAMES: MAX_CLAIMS_CHARS,
+              KEY_ADDRESSES: MAX_CLAIMS_CHARS, KEY_INSTALLED: MAX_INSTALLED_CHARS,
+              **{key: MAX_NAME_CHARS for key in JUJU_ADDRESS_KEYS}}
+
+
+def _kept_bag(bag: Dict[str, Any]) -> Dict[str, str]:
+    """What the leader keeps of a peer's bag: the keys it reads, never another layer's
+    (a peer bag may hold anything, secrets of other layers included), each value cut to
+    one character over the bound its reader applies. Every reader refuses a value over
+    its bound, so the cut value is refused the same way (and keeps its truthiness),
+    while a hostile peer cannot make the leader store megabytes."""
+    kept = {}
+    for key, value in bag.items():
+        bound = _KEPT_KEYS.get(key)
+        if bound is None and isinstance(key, str) and key.endswith(LEGACY_CERT_SUFFIX):
+            bound = MAX_PEM_CHARS
+        if bound is not None and isinstance(value, str):
+            kept[key] = value[:bound + 1]
+    return kept
 
 
 def _single_pem_block(text: Any, labels: tuple) -> Optional[str]:

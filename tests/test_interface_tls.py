@@ -564,6 +564,21 @@ def test_a_bad_record_of_kept_bags_is_read_again_in_full(tmp_path, record):
     assert juju.kv(a0).get('tls.peers.bags')['bags'][a1]['tls-hostnames']
 
 
+def test_the_leader_keeps_only_the_keys_it_reads_each_cut_to_its_bound(tmp_path):
+    """A peer bag may hold other layers' keys (secrets among them) and values of any size:
+    the kept copy has only the keys the leader reads, each at most one character over the
+    bound its reader applies, so the reader refuses it as it refuses the original."""
+    juju, rid, (a0, a1, a2) = _model(tmp_path, units=3)
+    juju.set_unit_data(rid, a1, **{'db-password': 's3cret', 'tls-hostnames': 'x' * 200_000})
+    claims, _ = _claims_in(juju, a0, a1, rid=rid, remote_unit=a1)
+    assert claims == []  # too long: ignored, in the hook that read it
+    kept = juju.kv(a0).get('tls.peers.bags')['bags'][a1]
+    assert 'db-password' not in kept and 'csr' in kept and 'private-address' in kept
+    assert len(kept['tls-hostnames']) == 65537  # MAX_CLAIMS_CHARS + 1
+    claims, read = _claims_in(juju, a0, a1, rid=rid, remote_unit=a2)
+    assert a1 not in read and claims == []  # from the kept copy: ignored the same way
+
+
 def test_a_unit_that_is_not_the_leader_keeps_no_bags(tmp_path):
     """A later leadership starts from a full read, never from bags kept long ago."""
     juju, rid, (a0, a1) = _model(tmp_path, units=2)

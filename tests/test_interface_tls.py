@@ -589,6 +589,38 @@ def test_a_unit_that_is_not_the_leader_keeps_no_bags(tmp_path):
     assert juju.kv(a0).get('tls.peers.bags') is None
 
 
+def test_a_departed_peer_leaves_the_leaders_record(tmp_path):
+    juju, rid, names = _model(tmp_path, units=3)
+    a0, a1, a2 = names
+    assert a2 in juju.kv(a0).get('tls.peers.bags')['bags']
+    juju.leave(rid, a2)
+    juju.settle()
+    bags = juju.kv(a0).get('tls.peers.bags')['bags']
+    assert sorted(bags) == [a1]
+
+
+def test_an_app_bag_only_change_keeps_the_record_and_reads_no_peer(tmp_path):
+    juju, rid, names = _model(tmp_path, units=3)
+    a0, a1, a2 = names
+    claims, read = _claims_in(juju, a0, a1, rid=rid)  # no JUJU_REMOTE_UNIT
+    assert set(read) <= {a0, juju.app}, read
+    assert juju.kv(a0).get('tls.peers.bags')['bags'].keys() == {a1, a2}
+
+
+def test_a_leadership_lost_and_regained_reads_every_bag_again(tmp_path):
+    juju, rid, names = _model(tmp_path, units=3)
+    a0, a1, a2 = names
+    juju.set_leader(a1)
+    juju.run_hook(a0, 'leader-settings-changed')
+    assert juju.kv(a0).get('tls.peers.bags') is None
+    juju.set_unit_data(rid, a2, **{'tls-hostnames': json.dumps(['moved.internal'])})
+    juju.run_hook(a0, 'certificates-relation-changed', rid=rid, remote_unit=a2)
+    juju.set_leader(a0)
+    # first leader hook is about a1, not a2: a full read still sees a2's new names
+    claims, read = _claims_in(juju, a0, a2, rid=rid, remote_unit=a1)
+    assert claims == ['moved.internal'] and a2 in read
+
+
 def test_a_peers_change_sets_the_changed_flags_in_the_hook_about_it(tmp_path):
     """charms.reactive's endpoint.<name>.changed[.<key>] flags: set in the hook about the
     peer whose bag changed (Juju runs one for every change), not in hooks about others."""

@@ -107,3 +107,47 @@ def test_a_peer_change_the_leader_skipped_is_signed_at_the_next_update_status(ma
     after = check_certificates(model)[moved]
     assert after.serial_number != before
     assert "127.0.1.200" in pki.certificate_names(after)[1]
+
+
+def test_leadership_away_and_back_while_peers_change(make_model):
+    """The leader's kept bags across leadership moving away and back while peers publish
+    new CSRs (address moves), then a unit removed: every unit ends with a certificate for
+    its current address."""
+    model = make_model(fast_start=True)
+    model.deploy(4)
+    model.settle()
+    first = model.leader
+    others = [u for u in model.unit_names if u != first]
+    model.set_leader(others[0])
+    model.set_address(others[1], "127.0.1.201")
+    model.settle()
+    model.set_leader(first)
+    model.set_address(others[2], "127.0.1.202")
+    model.set_address(others[0], "127.0.1.200")
+    model.settle()
+    certs = check_certificates(model)
+    assert set(certs) == set(model.unit_names)
+    model.remove_unit(others[2])
+    model.settle()
+    check_certificates(model)
+
+
+def test_leadership_lost_in_a_peer_hook_resolved_without_retry(make_model):
+    """A leader deposed during its hook about a moved peer, the hook skipped, then the
+    leadership given back to it: it starts from a full read and signs the moved peer."""
+    model = make_model(fast_start=True)
+    model.deploy(3)
+    model.settle()
+    first = model.leader
+    moved = next(u for u in model.unit_names if u != first)
+    model.lose_leadership_during(first, "certificates-relation-changed")
+    model.set_address(moved, "127.0.1.210")
+    with pytest.raises(HookFailed) as failed:
+        model.settle(max_failures=1)
+    assert failed.value.run.unit == first
+    model.resolve(first, retry=False)
+    model.settle()
+    model.set_leader(first)  # back to the unit whose failed hook was skipped
+    model.settle()
+    certs = check_certificates(model)
+    assert set(certs) == set(model.unit_names)

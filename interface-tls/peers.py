@@ -261,7 +261,8 @@ class TlsPeers(Endpoint):
         kv = unitdata.kv()
         stored = kv.get(_KV_PEER_BAGS)
         bags, owners = self._to_reread(stored, 'bags', present, sweep)
-        bags = {owner: bag for owner, bag in bags.items() if isinstance(bag, dict)}
+        # the record is a file: hostile too, so what it holds is cut the same way
+        bags = {owner: _kept_bag(bag) for owner, bag in bags.items() if isinstance(bag, dict)}
         for owner in present - set(bags):
             if owner not in owners:
                 owners.append(owner)  # a record without it (or with garbage for it)

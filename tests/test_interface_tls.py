@@ -564,6 +564,22 @@ def test_a_bad_record_of_kept_bags_is_read_again_in_full(tmp_path, record):
     assert juju.kv(a0).get('tls.peers.bags')['bags'][a1]['tls-hostnames']
 
 
+def test_garbage_inside_a_kept_bag_is_dropped_not_used(tmp_path):
+    """The record is a file (hostile): values of the wrong type or keys the leader does
+    not read are dropped when it is loaded; the hook does not fail."""
+    juju, rid, (a0, a1, a2) = _model(tmp_path, units=3)
+    kv = juju.kv(a0)
+    record = kv.get('tls.peers.bags')
+    record['bags'][a1] = {'tls-hostnames': 7, 'csr': ['x'], 'x': 'y'}
+    kv.set('tls.peers.bags', record)
+    kv.flush()
+    claims, read = _claims_in(juju, a0, a1, rid=rid, remote_unit=a2)
+    assert claims == [] and a1 not in read
+    assert juju.kv(a0).get('tls.peers.bags')['bags'][a1] == {}
+    claims, _ = _claims_in(juju, a0, a1, hook='update-status')
+    assert claims  # the sweep reads the real bag again
+
+
 def test_the_leader_keeps_only_the_keys_it_reads_each_cut_to_its_bound(tmp_path):
     """A peer bag may hold other layers' keys (secrets among them) and values of any size:
     the kept copy has only the keys the leader reads, each at most one character over the
